@@ -1,0 +1,33 @@
+# Two commands do all set-up on a fresh machine (Debian, Python 3.11, no conda):
+#   make reproduce   create .venv, install, run every notebook (quick profile, embedded data)
+#   make test        create .venv, install, run the test suite
+# Options: make reproduce PROFILE=cpu DATA_DIR=/path/to/300w FORCE=1
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= quick
+DATA_DIR ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: install reproduce test test-fast clean-runs
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[notebooks,dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+reproduce: $(STAMP)
+	$(VENV)/bin/fkd reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(FORCE),--force)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+clean-runs:
+	rm -rf runs results figures/*.png

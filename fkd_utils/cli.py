@@ -1,0 +1,135 @@
+"""The ``fkd`` command line (introduced in notebook 01; each subcommand's help says more).
+
+    fkd data synth OUT_DIR [--counts default|paper] [--seed N]
+    fkd data check DATA_DIR [--json]
+    fkd evaluate PREDICTIONS --data-dir DIR --split SPLIT [--json]
+    fkd train [--profile P] [--data-dir DIR] [--approach A ...] [--retrain]
+    fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force]
+"""
+import argparse
+import json
+import sys
+
+from .io import DataError
+
+
+def _print_table(report):
+    print(f"{'points':>6} {'subset':>10} {'n':>5} {'NME %':>7} {'AUC@0.08':>9} {'FR@0.08 %':>10}")
+    for points, table in report.items():
+        for subset, row in table.items():
+            print(f"{points:>6} {subset:>10} {row['n']:>5} {100 * row['nme']:7.2f} "
+                  f"{100 * row['auc']:9.2f} {100 * row['fr']:10.2f}")
+
+
+def cmd_data_synth(args):
+    from . import synthetic
+    counts = {"default": synthetic.DEFAULT_COUNTS, "paper": synthetic.PAPER_COUNTS}[args.counts]
+    out = synthetic.generate(args.out_dir, counts=counts, seed=args.seed, overwrite=args.overwrite)
+    print(f"wrote {sum(counts.values())} synthetic faces to {out}")
+    return 0
+
+
+def cmd_data_check(args):
+    from .data import check
+    report = check(args.data_dir)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"data directory: {report['data_dir']}")
+        for split, info in report["splits"].items():
+            subsets = ", ".join(f"{k} {v}" for k, v in info["subsets"].items()) or "absent"
+            print(f"  {split:<10} {info['count']:>5}  ({subsets})")
+        for folder in report["absent_folders"]:
+            print(f"  absent: {folder}")
+        for problem in report["problems"]:
+            print(f"  problem: {problem}")
+    return 1 if report["problems"] else 0
+
+
+def cmd_evaluate(args):
+    from .data import ground_truth
+    from .metrics import evaluate
+    from .pipeline import load_predictions
+    ids, subsets, gt = ground_truth(args.data_dir, args.split)
+    _, points = load_predictions(args.predictions, ids=list(ids))
+    report = evaluate(points, gt, subsets)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        _print_table(report)
+    return 0
+
+
+def cmd_train(args):
+    from .data import data_dir_for
+    from .pipeline import get_models
+    data_dir = data_dir_for(args.data_dir, args.profile)
+    models = get_models(args.approach, args.profile, data_dir, args.retrain, verbose=2)
+    print(f"models ready: {', '.join(models)}")
+    return 0
+
+
+def cmd_reproduce(args):
+    from .reproduce import NotebookFailed, reproduce
+    try:
+        reproduce(args.profile, args.data_dir, args.only, args.force, args.seed)
+    except NotebookFailed as err:
+        print(f"fkd reproduce: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="fkd", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="generate or check a data directory")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    synth = data_sub.add_parser("synth", help="write the synthetic 300-W-like set")
+    synth.add_argument("out_dir")
+    synth.add_argument("--counts", choices=("default", "paper"), default="default")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--overwrite", action="store_true")
+    synth.set_defaults(func=cmd_data_synth)
+    chk = data_sub.add_parser("check", help="counts per split and subset, problems found")
+    chk.add_argument("data_dir")
+    chk.add_argument("--json", action="store_true")
+    chk.set_defaults(func=cmd_data_check)
+
+    ev = sub.add_parser("evaluate", help="NME / AUC / FR of a predictions file")
+    ev.add_argument("predictions")
+    ev.add_argument("--data-dir", required=True)
+    ev.add_argument("--split", required=True, choices=("train", "validation", "test"))
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_evaluate)
+
+    tr = sub.add_parser("train", help="train (or load) the models of some approaches")
+    tr.add_argument("--profile", default="quick")
+    tr.add_argument("--data-dir", default="")
+    tr.add_argument("--approach", nargs="+", default=["end_to_end", "region", "box"])
+    tr.add_argument("--retrain", action="store_true")
+    tr.set_defaults(func=cmd_train)
+
+    rp = sub.add_parser("reproduce", help="run every notebook with papermill")
+    rp.add_argument("--profile", default="quick")
+    rp.add_argument("--data-dir", default="")
+    rp.add_argument("--only", type=lambda s: s.split(","), default=None,
+                    help="comma-separated notebook numbers, e.g. 03,04")
+    rp.add_argument("--force", action="store_true", help="rerun notebooks that are up to date")
+    rp.add_argument("--seed", type=int, default=42)
+    rp.set_defaults(func=cmd_reproduce)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, FileExistsError, ValueError) as err:
+        print(f"fkd: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

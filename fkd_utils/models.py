@@ -1,0 +1,181 @@
+"""ResNet regressors, Keras 3 functional API through ``keras`` and ``keras.ops`` only
+(introduced in notebook 02). They build and train on the TensorFlow, JAX and PyTorch backends.
+
+Architecture (paper Sec. 5.2): 3x3 zero padding, 64 filters 7x7 stride 2, batch norm, ReLU,
+3x3 max pool (the ResNet50 stem, so ImageNet stem weights can be loaded from a local file with
+:func:`load_stem_weights`); residual stages built by :func:`residual_stage` (3 stages growing
+from 64 to 1024 filters for the paper's face model, one fewer for region models); then a head.
+
+Heads:
+
+* ``"paper"``: 2x2 average pooling, global average pooling, dropout 0.5, Dense with ReLU on
+  raw crop-pixel coordinates (the paper's choice, trained with MSE);
+* ``"spatial"`` (ours, notebook 08): a 1x1 convolution to a few channels keeps *where* the
+  features are, flattened into the Dense layer, whose output is standardised by the training
+  targets' mean and std (a ``Normalization(invert=True)`` layer maps it back to pixels).
+"""
+import numpy as np
+import keras
+from keras import layers
+
+#: (filters, units, stride) per stage.
+PAPER_STAGES = ((256, 1, 1), (512, 1, 2), (1024, 1, 2))
+REGION_STAGES = PAPER_STAGES[:-1]
+HEADS = ("paper", "spatial")
+
+
+def stem(inputs):
+    """The ResNet50 stem; layer names match ``keras.applications.ResNet50``."""
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
+    x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
+    x = layers.BatchNormalization(epsilon=1.001e-5, name="conv1_bn")(x)
+    x = layers.Activation("relu", name="conv1_relu")(x)
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
+def residual_unit(x, filters, stride=1, batch_norm=True, padding="same", name="unit"):
+    """Two 3x3 convolutions plus a shortcut (1x1 projection when the shape changes)."""
+    def norm(y, suffix):
+        return layers.BatchNormalization(name=f"{name}_{suffix}")(y) if batch_norm else y
+
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_proj")(x)
+        shortcut = norm(shortcut, "proj_bn")
+    y = layers.Conv2D(filters, 3, strides=stride, padding=padding, name=f"{name}_conv1")(x)
+    y = layers.Activation("relu", name=f"{name}_relu1")(norm(y, "bn1"))
+    y = layers.Conv2D(filters, 3, padding=padding, name=f"{name}_conv2")(y)
+    y = norm(y, "bn2")
+    if padding != "same":  # 'valid' shrinks y: crop the shortcut to match
+        crop = (shortcut.shape[1] - y.shape[1]) // 2
+        shortcut = layers.Cropping2D(crop, name=f"{name}_crop")(shortcut)
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def bottleneck_unit(x, filters, stride=1, batch_norm=True, padding="same", name="unit"):
+    """ResNet50's unit: 1x1 reduce to filters/4, 3x3, 1x1 expand, plus a shortcut."""
+    def norm(y, suffix):
+        return layers.BatchNormalization(name=f"{name}_{suffix}")(y) if batch_norm else y
+
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = norm(layers.Conv2D(filters, 1, strides=stride, name=f"{name}_proj")(x), "proj_bn")
+    y = layers.Conv2D(filters // 4, 1, strides=stride, name=f"{name}_conv1")(x)
+    y = layers.Activation("relu", name=f"{name}_relu1")(norm(y, "bn1"))
+    y = layers.Conv2D(filters // 4, 3, padding=padding, name=f"{name}_conv2")(y)
+    y = layers.Activation("relu", name=f"{name}_relu2")(norm(y, "bn2"))
+    y = norm(layers.Conv2D(filters, 1, name=f"{name}_conv3")(y), "bn3")
+    if padding != "same":
+        crop = (shortcut.shape[1] - y.shape[1]) // 2
+        shortcut = layers.Cropping2D(crop, name=f"{name}_crop")(shortcut)
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.Activation("relu", name=f"{name}_out")(y)
+
+
+UNITS = {"basic": residual_unit, "bottleneck": bottleneck_unit}
+
+
+def residual_stage(x, filters, units=1, stride=2, batch_norm=True, padding="same",
+                   kind="bottleneck", name="stage"):
+    """A stage of ``units`` residual units; the first one may downsample by ``stride``."""
+    if kind not in UNITS:
+        raise ValueError(f"unknown unit kind {kind!r}; choose one of {tuple(UNITS)}")
+    for i in range(units):
+        x = UNITS[kind](x, filters, stride if i == 0 else 1, batch_norm, padding,
+                        name=f"{name}_unit{i + 1}")
+    return x
+
+
+def paper_head(x, outputs, dense_layers=1, dropout=0.5, activation="relu", hidden=512,
+               target_mean=None):
+    x = layers.AveragePooling2D(2, padding="same", name="avg_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    for i in range(dense_layers - 1):
+        x = layers.Dense(hidden, activation="relu", name=f"dense_hidden{i + 1}")(x)
+    # Starting from the mean target (the mean shape) rather than from 0 is not in the paper,
+    # but spares the first epochs of climbing from 0 to ~image size; it changes nothing else.
+    bias = "zeros" if target_mean is None else keras.initializers.Constant(
+        np.asarray(target_mean, np.float32).reshape(outputs))
+    # float32 outputs: bfloat16 would round pixel coordinates to ~0.5 px
+    return layers.Dense(outputs, activation=activation, name="coords", dtype="float32",
+                        bias_initializer=bias)(x)
+
+
+def spatial_head(x, outputs, target_mean, target_std, channels=32, dense_layers=1, dropout=0.0,
+                 hidden=512):
+    x = layers.Conv2D(channels, 1, name="head_conv")(x)
+    x = layers.BatchNormalization(name="head_bn")(x)
+    x = layers.Activation("relu", name="head_relu")(x)
+    x = layers.Flatten(name="head_flatten")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    for i in range(dense_layers - 1):
+        x = layers.Dense(hidden, activation="relu", name=f"dense_hidden{i + 1}")(x)
+    x = layers.Dense(outputs, name="coords_std", dtype="float32")(x)
+    mean = np.asarray(target_mean, np.float32).reshape(outputs)
+    var = np.square(np.asarray(target_std, np.float32)).reshape(outputs)
+    return layers.Normalization(mean=mean, variance=var, invert=True, name="coords",
+                              dtype="float32")(x)
+
+
+def build_resnet(input_size, outputs, stages=PAPER_STAGES, head="paper", dense_layers=1,
+                 dropout=None, activation="relu", target_mean=None, target_std=None,
+                 batch_norm=True, precision="float32", name="resnet"):
+    """A ResNet regressor from ``input_size`` x ``input_size`` RGB in [0, 1] to ``outputs``.
+
+    ``outputs``: 136 (68 points), 16 (four region boxes) or 2 x a region's point count.
+    ``stages``: (filters, units, stride) per residual stage. For the spatial head,
+    ``target_mean``/``target_std`` (``outputs`` values) standardise the regression targets.
+    ``precision="mixed_bfloat16"`` computes in bfloat16 (about 2x faster on this project's
+    CPUs) with float32 weights and float32 outputs.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return _build(input_size, outputs, stages, head, dense_layers, dropout, activation,
+                      target_mean, target_std, batch_norm, name)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _build(input_size, outputs, stages, head, dense_layers, dropout, activation, target_mean,
+           target_std, batch_norm, name):
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {HEADS}")
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    x = stem(inputs)
+    for i, (filters, units, stride) in enumerate(stages):
+        x = residual_stage(x, filters, units, stride, batch_norm, name=f"stage{i + 1}")
+    if head == "paper":
+        out = paper_head(x, outputs, dense_layers, 0.5 if dropout is None else dropout, activation,
+                         target_mean=target_mean)
+    else:
+        if target_mean is None or target_std is None:
+            raise ValueError("the spatial head needs target_mean and target_std")
+        out = spatial_head(x, outputs, target_mean, target_std, dense_layers=dense_layers,
+                           dropout=dropout or 0.0)
+    return keras.Model(inputs, out, name=name)
+
+
+def load_stem_weights(model, resnet50_weights_path):
+    """Copy ImageNet ResNet50 stem weights (conv1_conv, conv1_bn) from a local ``.h5``/``.keras``
+    file into ``model`` (the paper's initialisation; nothing is downloaded here).
+
+    Returns the names of the layers copied.
+    """
+    reference = keras.applications.ResNet50(include_top=False, weights=str(resnet50_weights_path),
+                                            input_shape=model.input_shape[1:])
+    copied = []
+    for layer_name in ("conv1_conv", "conv1_bn"):
+        model.get_layer(layer_name).set_weights(reference.get_layer(layer_name).get_weights())
+        copied.append(layer_name)
+    return copied
+
+
+def describe(model):
+    """Output size and parameter count, for notebooks and tests."""
+    return {"name": model.name, "input": tuple(model.input_shape[1:]),
+            "outputs": int(model.output_shape[-1]), "params": int(model.count_params())}

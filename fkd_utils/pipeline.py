@@ -1,0 +1,412 @@
+"""The paper's three approaches and the oracle (introduced in notebooks 02-04).
+
+1. ``end_to_end``: one ResNet regresses the 68 points from the face crop.
+2. ``region``: a ResNet per region (each eye with its brow, nose, mouth) predicts that region's
+   points in a crop placed from approach 1's prediction; the jaw stays from approach 1.
+3. ``box``: a ResNet predicts the four region boxes from the face crop; the region ResNets
+   of approach 2 then predict inside them (jaw from approach 1).
+4. ``oracle``: the region ResNets on crops placed from the ground truth: an upper bound, not a
+   result, since a real system never has the ground truth.
+
+Models are trained once per profile and data directory and kept as ``.keras`` files in
+``models/<profile>/`` with a JSON manifest; they are reused unless ``retrain=True``.
+Predictions are saved to ``results/<profile>/<approach>_<split>.npz`` in original-image
+pixels (the ``.pts`` convention), so evaluation and later notebooks need no retraining.
+"""
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import paths
+from .augment import AugmentConfig
+from .crop import crop_image, face_crop, from_crop, region_square, square_transform, to_crop
+from .data import points_box
+from .io import DataError, pixels_to_pts, pts_to_pixels
+from .markup import MIRROR, REGIONS
+from .models import PAPER_STAGES, REGION_STAGES, build_resnet
+from .preprocess import crop_regions, data_fingerprint, load_faces, load_originals
+from .profiles import get_profile
+from .train import (REGION_MARGIN, compile_model, fit_model, predict_targets, selection_mask,
+                    target_size, target_stats)
+
+APPROACHES = ("end_to_end", "region", "box", "oracle")
+OUR_APPROACHES = ("cascade",)
+FACE_AUGMENT = AugmentConfig()
+#: Region crops: no flip for the eyes (a flipped right eye is a left eye), gentler geometry.
+EYE_AUGMENT = AugmentConfig(rotation=10.0, shear=0.05, scale=0.05, translate=0.04, flip=0.0)
+CENTRE_AUGMENT = AugmentConfig(rotation=10.0, shear=0.05, scale=0.05, translate=0.04, flip=0.5)
+REGION_JITTER = 0.06
+#: Stage 2 of our cascade sees faces cropped around a first estimate of the shape: train it on
+#: crops around the true shape, jittered like a first estimate's errors.
+REFINE_AUGMENT = AugmentConfig(rotation=15.0, shear=0.08, scale=0.05, translate=0.03, flip=0.5)
+REFINE_MARGIN = 0.2
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What one model is: its input, target and architecture."""
+    name: str
+    target: str
+    input_size: int
+    stages: tuple = PAPER_STAGES
+    head: str = "paper"
+    loss: str = "mse"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    precision: str = "float32"
+    reduce_lr: bool = False
+    crop: str = "detector"      # "detector": official face boxes; "points": the shape's box
+
+    def manifest(self):
+        return {"name": self.name, "target": self.target, "input_size": self.input_size,
+                "outputs": target_size(self.target), "stages": [list(s) for s in self.stages],
+                "head": self.head, "loss": self.loss, "augment": self.augment.to_dict(),
+                "precision": self.precision, "reduce_lr": self.reduce_lr, "crop": self.crop}
+
+
+def model_specs(profile):
+    """Every model of the paper's approaches for a profile."""
+    p = get_profile(profile)
+    specs = {"end_to_end": ModelSpec("end_to_end", "points", p.image_size, augment=FACE_AUGMENT),
+             "boxes": ModelSpec("boxes", "boxes", p.image_size, augment=FACE_AUGMENT)}
+    for region in REGIONS:
+        augment = EYE_AUGMENT if "eye" in region else CENTRE_AUGMENT
+        specs[f"region_{region}"] = ModelSpec(f"region_{region}", f"region:{region}",
+                                              p.region_size, REGION_STAGES, augment=augment)
+    ours = dict(head="spatial", loss="l1", precision="mixed_bfloat16", reduce_lr=True)
+    specs["cascade_stage1"] = ModelSpec("cascade_stage1", "points", p.image_size,
+                                        augment=FACE_AUGMENT, **ours)
+    specs["cascade_stage2"] = ModelSpec("cascade_stage2", "points", p.image_size,
+                                        augment=REFINE_AUGMENT, crop="points", **ours)
+    return specs
+
+
+#: Which models each approach needs.
+APPROACH_MODELS = {
+    "end_to_end": ("end_to_end",),
+    "region": ("end_to_end",) + tuple(f"region_{r}" for r in REGIONS),
+    "box": ("end_to_end", "boxes") + tuple(f"region_{r}" for r in REGIONS),
+    "oracle": ("end_to_end",) + tuple(f"region_{r}" for r in REGIONS),
+    "cascade": ("cascade_stage1", "cascade_stage2"),
+}
+
+
+def _split_fit_select(ids, *arrays, seed=0):
+    mask = selection_mask(ids, seed)
+    if mask.all() or not mask.any():  # tiny sets: keep at least one image on each side
+        mask = np.zeros(len(ids), bool)
+        mask[:: max(len(ids) // 10, 1)] = True if len(ids) > 1 else False
+    fit = tuple(a[~mask] for a in arrays)
+    select = tuple(a[mask] for a in arrays)
+    return fit, select, mask
+
+
+def training_arrays(spec, data_dir, profile, seed=0):
+    """(images, crop points) of the training split for a model, split into fit / selection."""
+    p = get_profile(profile)
+    if spec.target in ("points", "boxes"):
+        faces = face_set(spec, data_dir, "train", p)
+        return _split_fit_select(faces["ids"], faces["images"], faces["crop_points"], seed=seed)
+    region = spec.target[7:]
+    ids, images, shapes = load_originals(data_dir, "train")
+    mask = selection_mask(ids, seed)
+    fit_idx, sel_idx = np.flatnonzero(~mask), np.flatnonzero(mask)
+    arrays = []
+    for idx, copies, jitter in ((fit_idx, p.region_copies, REGION_JITTER), (sel_idx, 1, 0.0)):
+        crops, transforms, src, _ = crop_regions([images[i] for i in idx], shapes[idx], region,
+                                                 spec.input_size, jitter, seed, copies)
+        arrays.append((crops, to_crop(shapes[idx][src], transforms)))
+    return arrays[0], arrays[1], mask
+
+
+def face_set(spec, data_dir, split, profile):
+    """Cached face crops as a model expects them (official boxes, or the shape's own box)."""
+    p = get_profile(profile)
+    if spec.crop == "points":
+        return load_faces(data_dir, split, spec.input_size, REFINE_MARGIN, "bb_ground_truth")
+    return load_faces(data_dir, split, spec.input_size, p.face_margin)
+
+
+def model_path(profile, name):
+    return paths.models_dir(get_profile(profile).name) / f"{name}.keras"
+
+
+def read_manifest(path):
+    manifest = Path(path).with_suffix(".json")
+    return json.loads(manifest.read_text()) if manifest.is_file() else None
+
+
+def check_model(model, spec, path):
+    """A clear error when a stored model does not fit the spec (wrong kind or shape)."""
+    want_in = (spec.input_size, spec.input_size, 3)
+    want_out = target_size(spec.target)
+    got_in, got_out = tuple(model.input_shape[1:]), model.output_shape[-1]
+    if got_in != want_in or got_out != want_out:
+        raise DataError(f"{path}: model takes {got_in} and gives {got_out} outputs, but "
+                        f"{spec.name} needs {want_in} -> {want_out}; retrain or pick the "
+                        "matching profile")
+
+
+def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=None):
+    """Load a trained model of this profile, or train it (and save it) when absent.
+
+    A stored model trained on other data is not silently reused: its manifest's data
+    fingerprint must match, otherwise pass ``retrain=True``.
+    """
+    import keras
+    p = get_profile(profile)
+    spec = (specs or model_specs(p))[name]
+    path = model_path(p, name)
+    fingerprint = data_fingerprint(data_dir)
+    if path.is_file() and not retrain:
+        manifest = read_manifest(path) or {}
+        if manifest.get("data_fingerprint") not in (None, fingerprint):
+            raise DataError(f"{path}: trained on other data ({manifest.get('data_dir')}); "
+                            "pass retrain=True to train on this data directory")
+        model = keras.models.load_model(path, compile=False)
+        check_model(model, spec, path)
+        return model
+    fit, select, mask = training_arrays(spec, data_dir, p, seed)
+    mean, std = target_stats(fit[1], spec.target)
+    model = build_resnet(spec.input_size, target_size(spec.target), spec.stages, spec.head,
+                         precision=spec.precision, target_mean=mean, target_std=std,
+                         name=name)
+    compile_model(model, spec.loss, p.learning_rate)
+    history = fit_model(model, fit, select, path, p.epochs, p.batch_size, spec.target,
+                        spec.augment, p.patience, seed, verbose, p.steps_per_epoch,
+                        reduce_lr=spec.reduce_lr)
+    manifest = {**spec.manifest(), "profile": p.name, "data_dir": str(Path(data_dir).resolve()),
+                "data_fingerprint": fingerprint, "fit_images": int(len(fit[0])),
+                "selection_images": int(len(select[0])), "seed": seed,
+                "epochs_run": history["epochs_run"], "train_time_s": history["wall_time_s"],
+                "best_val_loss": min(history.get("val_loss", [float("nan")]))}
+    path.with_suffix(".json").write_text(json.dumps(manifest, indent=1))
+    return model
+
+
+# ---------------------------------------------------------------- prediction, per approach
+
+
+def predict_points(model, images, flip_average=False):
+    """68 points (N, 68, 2) in crop pixels from uint8 crops; optionally averaged with the
+    prediction on the mirrored crop (mapped back with the mirror permutation)."""
+    out = predict_targets(model, images).reshape(-1, 68, 2)
+    if flip_average:
+        mirrored = predict_targets(model, np.asarray(images)[:, :, ::-1]).reshape(-1, 68, 2)
+        mirrored = mirrored[:, list(MIRROR)]
+        mirrored[..., 0] = images.shape[2] - 1 - mirrored[..., 0]
+        out = (out + mirrored) / 2.0
+    return out
+
+
+def predict_faces(model, faces, flip_average=False):
+    """Prediction on cached face crops -> 0-based image points (N, 68, 2)."""
+    return from_crop(predict_points(model, faces["images"], flip_average), faces["transforms"])
+
+
+def crop_faces_around(images, shapes, size, margin=REFINE_MARGIN):
+    """Face crops around estimated shapes (0-based), like stage 2's training crops."""
+    crops, transforms = [], []
+    for image, shape in zip(images, shapes):
+        crop, transform, _ = face_crop(image, points_box(pixels_to_pts(shape)), size, margin)
+        crops.append(np.round(crop * 255).astype(np.uint8))
+        transforms.append(transform)
+    return np.stack(crops), np.stack(transforms)
+
+
+def predict_cascade(stage1, stage2, faces, images, flip_average=True):
+    """Our coarse-to-fine regressor: stage 1 on the detector crop, stage 2 on a crop placed
+    around stage 1's shape. Returns (final, first) 0-based image points."""
+    first = predict_faces(stage1, faces, flip_average)
+    crops, transforms = crop_faces_around(images, first, stage2.input_shape[1])
+    final = from_crop(predict_points(stage2, crops, flip_average), transforms)
+    return final, first
+
+
+def predict_boxes(model, faces):
+    """Box regressor -> four region squares per face, as (centre (N, 4, 2), side (N, 4)),
+    in 0-based image pixels."""
+    out = predict_targets(model, faces["images"]).reshape(-1, 4, 2, 2)
+    corners = from_crop(out.reshape(-1, 8, 2), faces["transforms"]).reshape(-1, 4, 2, 2)
+    centres = corners.mean(axis=2)
+    sides = np.abs(corners[:, :, 1] - corners[:, :, 0]).max(axis=-1)
+    return centres, np.maximum(sides, 2.0)
+
+
+def predict_region(model, images, squares, region_size):
+    """Run one region model on squares (centres (N, 2), sides (N,)) of the original images.
+
+    Returns the region's points (N, k, 2) in 0-based image pixels and how many squares had to
+    be moved inside their image.
+    """
+    crops, transforms, clipped = [], [], 0
+    for image, centre, side in zip(images, *squares):
+        centre, side, moved = _inside(centre, side, image.shape)
+        clipped += int(moved)
+        transform = square_transform(centre, side, region_size)
+        crops.append(np.round(crop_image(image, transform, region_size) * 255).astype(np.uint8))
+        transforms.append(transform)
+    out = predict_targets(model, np.stack(crops))
+    return from_crop(out.reshape(len(crops), -1, 2), np.stack(transforms)), clipped
+
+
+def _inside(centre, side, shape):
+    height, width = shape[:2]
+    side = min(float(side), float(min(height, width)))
+    lower = side / 2.0 - 0.5
+    upper = np.array([width, height], float) - 0.5 - side / 2.0
+    inside = np.clip(centre, lower, upper)
+    return inside, side, bool(np.any(np.abs(inside - centre) > 1e-9))
+
+
+def squares_from_shapes(shapes, region):
+    """Region squares placed from full shapes the same way the training crops were."""
+    pairs = [region_square(s, region, REGION_MARGIN) for s in shapes]
+    return np.stack([c for c, _, _ in pairs]), np.array([side for _, side, _ in pairs])
+
+
+def refine_with_regions(base, images, squares_by_region, region_models, region_size):
+    """Replace each region's points of ``base`` (N, 68, 2) by its region model's prediction."""
+    shapes = np.array(base, dtype=np.float64, copy=True)
+    clipped = {}
+    for region, idx in REGIONS.items():
+        points, clipped[region] = predict_region(region_models[region], images,
+                                                 squares_by_region[region], region_size)
+        shapes[:, list(idx)] = points
+    return shapes, clipped
+
+
+@dataclass
+class Prediction:
+    """Predictions of one approach on one split, in original-image ``.pts`` pixels."""
+    approach: str
+    split: str
+    ids: np.ndarray
+    points: np.ndarray          # (N, 68, 2), 1-based like the .pts files
+    subsets: np.ndarray
+    gt: np.ndarray              # (N, 68, 2), 1-based
+    info: dict = field(default_factory=dict)
+
+    def save(self, profile):
+        path = paths.results_dir(get_profile(profile).name) / f"{self.approach}_{self.split}.npz"
+        save_predictions(path, self.ids, self.points, subsets=self.subsets,
+                         info=json.dumps(self.info))
+        return path
+
+
+def save_predictions(path, ids, points, **extra):
+    """Write a predictions file: ``ids`` (N,) and ``points`` (N, 68, 2) in ``.pts`` pixels."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, ids=np.asarray(ids).astype(str), points=np.asarray(points, np.float64), **extra)
+    os.replace(tmp, path)
+    return path
+
+
+def models_for(approaches):
+    """Names of the models the given approaches need, in training order."""
+    names = []
+    for approach in approaches:
+        if approach not in APPROACH_MODELS:
+            raise ValueError(f"unknown approach {approach!r}; choose from {tuple(APPROACH_MODELS)}")
+        names += [n for n in APPROACH_MODELS[approach] if n not in names]
+    return names
+
+
+def get_models(approaches, profile, data_dir, retrain=False, verbose=1, seed=0):
+    """Load (or train) every model the approaches need: ``{name: keras.Model}``."""
+    return {name: get_model(name, profile, data_dir, retrain, verbose, seed)
+            for name in models_for(approaches)}
+
+
+def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
+    """Predictions of the chosen approaches on one split, as :class:`Prediction` objects.
+
+    ``models`` maps model names (see :func:`model_specs`) to trained Keras models.
+    """
+    p = get_profile(profile)
+    specs = model_specs(p)
+    faces = face_set(specs["end_to_end"], data_dir, split, p)
+    ids, images, gt = load_originals(data_dir, split)
+    if list(ids) != list(faces["ids"]):
+        raise DataError(f"{data_dir}: cached faces and images disagree for split {split}")
+    out = {}
+
+    def keep(name, shapes, **info):
+        out[name] = Prediction(name, split, faces["ids"], pixels_to_pts(shapes),
+                               faces["subsets"], pixels_to_pts(gt), info)
+
+    if "cascade" in approaches:
+        final, first = predict_cascade(models["cascade_stage1"], models["cascade_stage2"],
+                                       faces, images)
+        keep("cascade", final)
+    paper = [a for a in approaches if a in APPROACHES]
+    if not paper:
+        return out
+    end_to_end = predict_faces(models["end_to_end"], faces)
+    if "end_to_end" in paper:
+        keep("end_to_end", end_to_end)
+    placements = {}
+    if "region" in paper:
+        placements["region"] = {r: squares_from_shapes(end_to_end, r) for r in REGIONS}
+    if "box" in paper:
+        centres, sides = predict_boxes(models["boxes"], faces)
+        placements["box"] = {r: (centres[:, i], sides[:, i]) for i, r in enumerate(REGIONS)}
+    if "oracle" in paper:
+        placements["oracle"] = {r: squares_from_shapes(gt, r) for r in REGIONS}
+    region_models = {r: models[f"region_{r}"] for r in REGIONS} if placements else {}
+    for name, squares in placements.items():
+        shapes, clipped = refine_with_regions(end_to_end, images, squares, region_models,
+                                              p.region_size)
+        keep(name, shapes, clipped_region_crops=clipped)
+    return out
+
+
+def load_predictions(path, ids=None):
+    """Read a predictions file; with ``ids``, check it covers exactly those samples."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: predictions file not found")
+    with np.load(path, allow_pickle=False) as npz:
+        if "ids" not in npz.files or "points" not in npz.files:
+            raise DataError(f"{path}: a predictions file needs 'ids' and 'points' arrays")
+        got_ids, points = npz["ids"].astype(str), npz["points"]
+    if points.shape != (len(got_ids), 68, 2):
+        raise DataError(f"{path}: points have shape {points.shape}, expected ({len(got_ids)}, 68, 2)")
+    if ids is not None:
+        order = {i: k for k, i in enumerate(got_ids)}
+        missing = [i for i in ids if i not in order]
+        extra = set(got_ids) - set(ids)
+        if missing or extra:
+            raise DataError(f"{path}: ids do not match the split ({len(missing)} missing, e.g. "
+                            f"{missing[:2]}; {len(extra)} not in the split, e.g. {sorted(extra)[:2]})")
+        points = points[[order[i] for i in ids]]
+        got_ids = np.asarray(ids)
+    return got_ids, points
+
+
+def mean_shape_prediction(profile, data_dir, split):
+    """The baseline every table carries: the training set's mean shape (in crop coordinates)
+    placed in each face's detector box. A model near it has learned nothing yet."""
+    p = get_profile(profile)
+    spec = model_specs(p)["end_to_end"]
+    mean = face_set(spec, data_dir, "train", p)["crop_points"].mean(axis=0)
+    faces = face_set(spec, data_dir, split, p)
+    shapes = from_crop(np.broadcast_to(mean, faces["crop_points"].shape), faces["transforms"])
+    return Prediction("mean_shape", split, faces["ids"], pixels_to_pts(shapes), faces["subsets"],
+                      pixels_to_pts(faces["points"]))
+
+
+def predict_and_save(profile, data_dir, split, models, approaches):
+    """Run approaches on a split, add the mean-shape row, save every prediction file.
+
+    Returns ``{name: Prediction}`` with ``mean_shape`` first.
+    """
+    preds = {"mean_shape": mean_shape_prediction(profile, data_dir, split)}
+    preds.update(run_approaches(profile, data_dir, split, models, approaches))
+    for pred in preds.values():
+        pred.save(profile)
+    return preds

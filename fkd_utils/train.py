@@ -1,0 +1,179 @@
+"""Training with Keras ``fit``, callbacks and a tf.data input pipeline (introduced in notebook 02).
+
+One function, :func:`fit_model`, trains every model of the project: Adam, batch 16, up to the
+profile's epochs, EarlyStopping (best weights restored) and ModelCheckpoint on the validation
+loss, BackupAndRestore so a killed run resumes where it stopped, and a CSV history beside the
+model. Augmentation runs on the training stream only, in parallel (``map`` with AUTOTUNE).
+
+Targets are computed from the (augmented) 68 points by a *target* name:
+``"points"`` (136 values), ``"boxes"`` (four region boxes, 16 values) or ``"region:<name>"``.
+"""
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from .augment import NO_AUGMENT, AugmentConfig, augment_dataset
+from .markup import REGIONS
+
+REGION_MARGIN = 0.35
+
+
+def region_boxes_tf(points, margin=REGION_MARGIN):
+    """Square region boxes (16,) from points (68, 2); tf twin of ``crop.region_boxes``."""
+    rows = []
+    for idx in REGIONS.values():
+        pts = tf.gather(points, list(idx))
+        lo, hi = tf.reduce_min(pts, axis=0), tf.reduce_max(pts, axis=0)
+        center = (lo + hi) / 2.0
+        side = tf.maximum(tf.reduce_max(hi - lo), 4.0) * (1.0 + margin)
+        rows.append(tf.concat([center - side / 2.0, center + side / 2.0], axis=0))
+    return tf.concat(rows, axis=0)
+
+
+def target_fn(target):
+    """Map (68, 2) points to the regression target of a model kind."""
+    if target == "points":
+        return lambda p: tf.reshape(p, [-1])
+    if target == "boxes":
+        return region_boxes_tf
+    if target.startswith("region:") and target[7:] in REGIONS:
+        idx = list(REGIONS[target[7:]])
+        return lambda p: tf.reshape(tf.gather(p, idx), [-1])
+    raise ValueError(f"unknown target {target!r}: use 'points', 'boxes' or 'region:<name>' "
+                     f"with a name from {tuple(REGIONS)}")
+
+
+def target_size(target):
+    return {"points": 136, "boxes": 16}.get(target) or 2 * len(REGIONS[target[7:]])
+
+
+def make_dataset(images, points, target, batch_size, augment=None, shuffle=False, seed=0,
+                 repeat=False):
+    """A batched tf.data pipeline of (image float32 in [0, 1], target) pairs.
+
+    ``images`` uint8 (N, S, S, 3); ``points`` (N, 68, 2) in crop pixels; ``augment`` an
+    :class:`AugmentConfig` or None (validation and test streams are never augmented).
+    """
+    images = np.asarray(images)
+    ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(points, np.float32)))
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda im, p: (tf.cast(im, tf.float32) / 255.0, p),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None and augment != NO_AUGMENT:
+        ds = augment_dataset(ds, seed, augment)
+    to_target = target_fn(target)
+    ds = ds.map(lambda im, p: (im, to_target(p)), num_parallel_calls=tf.data.AUTOTUNE)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def target_stats(points, target):
+    """Mean and std of the (unaugmented) targets, to standardise the spatial head."""
+    fn = target_fn(target)
+    values = np.stack([fn(tf.constant(p, tf.float32)).numpy() for p in np.asarray(points)])
+    return values.mean(axis=0), np.maximum(values.std(axis=0), 1e-3)
+
+
+def selection_mask(ids, seed=0, fraction=10):
+    """A fixed tenth of the training ids (a hash rule, independent of order and count).
+
+    These images drive early stopping and model selection; everything else trains.
+    """
+    def pick(sample_id):
+        digest = hashlib.sha256(f"{seed}:{sample_id}".encode()).digest()
+        return int.from_bytes(digest[:4], "little") % fraction == 0
+    return np.array([pick(str(i)) for i in ids])
+
+
+@keras.saving.register_keras_serializable(package="fkd")
+def wing_loss(y_true, y_pred, width=10.0, curvature=2.0):
+    """Wing loss (Feng et al. 2018) on pixel errors: log-like near 0, L1 beyond ``width``."""
+    x = keras.ops.abs(y_true - y_pred)
+    c = width - width * np.log(1.0 + width / curvature)
+    loss = keras.ops.where(x < width, width * keras.ops.log(1.0 + x / curvature), x - c)
+    return keras.ops.mean(loss, axis=-1)
+
+
+LOSSES = {"mse": "mean_squared_error", "l1": "mean_absolute_error", "wing": wing_loss}
+
+
+def compile_model(model, loss="mse", learning_rate=1e-3, optimizer="adam"):
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {tuple(LOSSES)}")
+    optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
+                  "rmsprop": keras.optimizers.RMSprop}
+    if optimizer not in optimizers:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {tuple(optimizers)}")
+    model.compile(optimizer=optimizers[optimizer](learning_rate=learning_rate),
+                  loss=LOSSES[loss], jit_compile=False)
+    return model
+
+
+def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points",
+              augment=AugmentConfig(), patience=10, seed=0, verbose=1, steps_per_epoch=None,
+              reduce_lr=False, extra_callbacks=()):
+    """Train a compiled model and save it to ``out_path`` (``.keras``).
+
+    ``train`` and ``val`` are ``(images uint8, points in crop pixels)``. A backup folder beside
+    the model lets a killed run resume; ``<name>.history.json`` and ``.csv`` hold the curves.
+    Returns the history dict (loss and val_loss per epoch, plus wall time).
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    stem = out_path.with_suffix("")
+    keras.utils.set_random_seed(seed)
+    train_ds = make_dataset(*train, target, batch_size, augment, shuffle=True, seed=seed,
+                            repeat=steps_per_epoch is not None)
+    val_ds = make_dataset(*val, target, batch_size)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(stem) + ".backup"),
+        keras.callbacks.ModelCheckpoint(str(stem) + ".best.keras", monitor="val_loss",
+                                        save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                      restore_best_weights=True),
+        keras.callbacks.CSVLogger(str(stem) + ".history.csv", append=True),
+        keras.callbacks.TerminateOnNaN(),
+        *([keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, min_lr=1e-5,
+                                             patience=max(2, patience // 3))] if reduce_lr else []),
+        *extra_callbacks,
+    ]
+    start = time.time()
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
+                     verbose=verbose, steps_per_epoch=steps_per_epoch,
+                     shuffle=False)  # the tf.data stream shuffles
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    history["wall_time_s"] = time.time() - start
+    history["epochs_run"] = len(history.get("loss", []))
+    history["train_images"] = int(len(train[0]))
+    tmp = out_path.with_name(out_path.stem + f".{os.getpid()}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, out_path)
+    Path(str(stem) + ".history.json").write_text(json.dumps(history, indent=1))
+    return history
+
+
+def load_history(model_path):
+    """The history saved beside a model (empty dict if none)."""
+    path = Path(str(Path(model_path).with_suffix("")) + ".history.json")
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def predict_targets(model, images, batch_size=64):
+    """Model outputs for uint8 images (N, S, S, 3), as float64 numpy.
+
+    Calls the model on numpy batches (no tf.function per call), which is fast for the many
+    small predictions of the region pipeline and works on every Keras backend.
+    """
+    images = np.asarray(images)
+    outputs = [keras.ops.convert_to_numpy(model(images[i:i + batch_size].astype(np.float32) / 255.0,
+                                                training=False))
+               for i in range(0, len(images), batch_size)]
+    return np.concatenate(outputs).astype(np.float64)
