@@ -29,6 +29,8 @@ def read_pts(path, n_points=N_POINTS):
         text = path.read_text()
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err.strerror or err})") from err
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not an iBUG .pts file (not text)") from None
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     try:
         start, end = lines.index("{"), lines.index("}")
@@ -36,13 +38,18 @@ def read_pts(path, n_points=N_POINTS):
         raise DataError(f"{path}: not an iBUG .pts file (no '{{ ... }}' block)") from None
     header = dict(ln.split(":", 1) for ln in lines[:start] if ":" in ln)
     declared = header.get("n_points")
+    if declared is not None:
+        try:
+            declared = int(declared)
+        except ValueError:
+            raise DataError(f"{path}: header n_points {declared.strip()!r} is not a number") from None
     body = lines[start + 1:end]
     try:
         points = np.array([[float(v) for v in ln.split()] for ln in body], dtype=np.float64)
     except ValueError as err:
         raise DataError(f"{path}: unparsable coordinate ({err})") from None
-    if declared is not None and int(declared) != len(body):
-        raise DataError(f"{path}: header says n_points {int(declared)} but {len(body)} are listed")
+    if declared is not None and declared != len(body):
+        raise DataError(f"{path}: header says n_points {declared} but {len(body)} are listed")
     if points.shape != (n_points, 2):
         raise DataError(f"{path}: expected {n_points} points of 2 coordinates, "
                         f"found shape {points.shape}")
@@ -84,6 +91,8 @@ def read_image(path):
         image = skio.imread(path)
     except Exception as err:  # imageio/PIL raise many kinds
         raise DataError(f"{path}: cannot decode image ({type(err).__name__}: {err})") from None
+    if image.ndim == 3 and image.shape[2] == 2:      # grey + alpha: as RGBA
+        image = np.concatenate([np.repeat(image[..., :1], 3, axis=2), image[..., 1:]], axis=2)
     if image.ndim == 2:
         image = gray2rgb(image)
     elif image.ndim == 3 and image.shape[2] == 4:
@@ -91,8 +100,23 @@ def read_image(path):
     if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
         raise DataError(f"{path}: unsupported image shape {image.shape}")
     if image.dtype != np.uint8:
-        image = (255 * (image.astype(np.float64) / max(image.max(), 1))).astype(np.uint8)
+        image = _to_uint8(image)
     return image
+
+
+def _to_uint8(image):
+    """Scale by the value range of the image's type (not by its own maximum, which would
+    brighten a dark 16-bit image): unsigned ints by their type's maximum, signed ints (PIL's
+    "I" mode, usually 16-bit data) by 255 or 65535, floats as [0, 1]."""
+    if image.dtype == bool:
+        return image.astype(np.uint8) * 255
+    if np.issubdtype(image.dtype, np.unsignedinteger):
+        top = float(np.iinfo(image.dtype).max)
+    elif np.issubdtype(image.dtype, np.integer):
+        top = 255.0 if image.max() <= 255 else 65535.0
+    else:
+        top = 1.0
+    return np.clip(np.round(image.astype(np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
 
 
 def image_size(path):
@@ -106,7 +130,8 @@ def image_size(path):
 
 
 def _cell_items(cell):
-    return [cell[0, i] for i in range(cell.shape[1])] if cell.ndim == 2 else list(cell.ravel())
+    # 1 x N in the official files; N x 1 (a column cell) must not lose all but the first.
+    return list(np.asarray(cell).ravel())
 
 
 def read_boxes(path):

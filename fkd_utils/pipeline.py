@@ -235,11 +235,11 @@ def predict_boxes(model, faces):
     return centres, np.maximum(sides, 2.0)
 
 
-def predict_region(model, images, squares, region_size):
-    """Run one region model on squares (centres (N, 2), sides (N,)) of the original images.
+def place_region_crops(images, squares, region_size):
+    """Crops (uint8) and transforms for squares (centres (N, 2), sides (N,)) of the images.
 
-    Returns the region's points (N, k, 2) in 0-based image pixels and how many squares had to
-    be moved inside their image.
+    A square that would leave its image is moved (and if needed shrunk) inside; the third
+    return value counts them.
     """
     crops, transforms, clipped = [], [], 0
     for image, centre, side in zip(images, *squares):
@@ -248,8 +248,13 @@ def predict_region(model, images, squares, region_size):
         transform = square_transform(centre, side, region_size)
         crops.append(np.round(crop_image(image, transform, region_size) * 255).astype(np.uint8))
         transforms.append(transform)
-    out = predict_targets(model, np.stack(crops))
-    return from_crop(out.reshape(len(crops), -1, 2), np.stack(transforms)), clipped
+    return np.stack(crops), np.stack(transforms), clipped
+
+
+def merge_region(shapes, region, crop_points, transforms):
+    """Put one region's points, predicted in crop pixels, back into full shapes (in place)."""
+    shapes[:, list(REGIONS[region])] = from_crop(crop_points, transforms)
+    return shapes
 
 
 def _inside(centre, side, shape):
@@ -271,10 +276,11 @@ def refine_with_regions(base, images, squares_by_region, region_models, region_s
     """Replace each region's points of ``base`` (N, 68, 2) by its region model's prediction."""
     shapes = np.array(base, dtype=np.float64, copy=True)
     clipped = {}
-    for region, idx in REGIONS.items():
-        points, clipped[region] = predict_region(region_models[region], images,
-                                                 squares_by_region[region], region_size)
-        shapes[:, list(idx)] = points
+    for region in REGIONS:
+        crops, transforms, clipped[region] = place_region_crops(
+            images, squares_by_region[region], region_size)
+        crop_points = predict_targets(region_models[region], crops).reshape(len(crops), -1, 2)
+        merge_region(shapes, region, crop_points, transforms)
     return shapes, clipped
 
 

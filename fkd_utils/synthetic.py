@@ -780,7 +780,8 @@ def generate(out_dir, counts=None, seed=0, image_size=256, overwrite=False):
     try:
         (tmp / BOXES_DIR).mkdir()
         for folder in FOLDERS:
-            _write_folder(tmp, folder, counts[folder], seed, image_size)
+            if counts[folder]:  # a folder with no faces stays absent, as in a partial copy
+                _write_folder(tmp, folder, counts[folder], seed, image_size)
         (tmp / "README.md").write_text(_readme(counts, seed, image_size))
         if out_dir.exists():
             shutil.rmtree(out_dir)       # empty, or a synthetic set (checked above)

@@ -161,9 +161,22 @@ def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points
 
 
 def load_history(model_path):
-    """The history saved beside a model (empty dict if none)."""
-    path = Path(str(Path(model_path).with_suffix("")) + ".history.json")
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """The history saved beside a model (empty dict if none).
+
+    Loss curves come from the CSV log, which spans every resumed run of the fit.
+    """
+    stem = str(Path(model_path).with_suffix(""))
+    history = {}
+    if Path(stem + ".history.json").is_file():
+        history = json.loads(Path(stem + ".history.json").read_text())
+    if Path(stem + ".history.csv").is_file():
+        import csv
+        with open(stem + ".history.csv", newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if r.get("epoch", "").isdigit()]
+        for key in ("loss", "val_loss"):
+            if rows and key in rows[0]:
+                history[key] = [float(r[key]) for r in rows]
+    return history
 
 
 def predict_targets(model, images, batch_size=64):

@@ -1,0 +1,66 @@
+"""The ``fkd`` command line on a tiny synthetic set."""
+import json
+
+import numpy as np
+import pytest
+
+from fkd_utils import cli, synthetic
+from fkd_utils.data import ground_truth
+from fkd_utils.pipeline import save_predictions
+
+COUNTS = {"afw": 3, "helen/testset": 3, "300W/01_Indoor": 2, "300W/02_Outdoor": 2}
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory):
+    return synthetic.generate(tmp_path_factory.mktemp("cli") / "set", counts=COUNTS, seed=3)
+
+
+def test_data_synth_writes_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert cli.main(["data", "synth", str(out), "--seed", "1"]) == 0
+    assert (out / "afw").is_dir()
+    (out / "keep.txt").write_text("mine")
+    assert cli.main(["data", "synth", str(out)]) == 2
+    assert "refus" in capsys.readouterr().err.lower() or (out / "keep.txt").exists()
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_data_check_json(small_set, capsys):
+    assert cli.main(["data", "check", str(small_set), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["splits"]["train"] == {"count": 3, "subsets": {"afw": 3}}
+    assert report["splits"]["test"]["count"] == 4
+    assert report["splits"]["validation"]["subsets"] == {"helen": 3}
+    assert report["problems"] == []
+    assert "ibug" in report["absent_folders"]
+
+
+def test_data_check_fails_on_a_broken_layout(small_set, tmp_path, capsys):
+    import shutil
+    broken = tmp_path / "broken"
+    shutil.copytree(small_set, broken)
+    next((broken / "afw").glob("*.pts")).write_text("version: 1\nn_points: 68\n{\n1 2\n}\n")
+    assert cli.main(["data", "check", str(broken)]) == 1
+    assert "afw" in capsys.readouterr().out
+    assert cli.main(["data", "check", str(tmp_path / "missing")]) == 2
+    assert "data directory not found" in capsys.readouterr().err
+
+
+def test_evaluate_perfect_and_mismatched_predictions(small_set, tmp_path, capsys):
+    ids, _, gt = ground_truth(small_set, "test")
+    save_predictions(tmp_path / "p.npz", ids, gt)
+    assert cli.main(["evaluate", str(tmp_path / "p.npz"), "--data-dir", str(small_set),
+                     "--split", "test", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["68"]["all"]["nme"] == 0 and report["51"]["all"]["auc"] == 1
+    assert set(report["68"]) == {"all", "indoor", "outdoor"}
+    save_predictions(tmp_path / "q.npz", ids[:2], gt[:2])
+    assert cli.main(["evaluate", str(tmp_path / "q.npz"), "--data-dir", str(small_set),
+                     "--split", "test"]) == 2
+    assert "ids do not match" in capsys.readouterr().err
+
+
+def test_unknown_profile_is_a_clear_error(capsys):
+    assert cli.main(["train", "--profile", "huge"]) == 2
+    assert "unknown profile 'huge'" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""The ResNet builder: output shapes per head, parameter counts, saving, precision."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+from fkd_utils import models  # noqa: E402
+
+
+@pytest.mark.parametrize("outputs", [136, 16, 22, 18, 40])
+def test_paper_head_output_shape(outputs):
+    model = models.build_resnet(64, outputs, head="paper")
+    out = model(np.zeros((2, 64, 64, 3), np.float32), training=False)
+    assert tuple(out.shape) == (2, outputs)
+    assert model.count_params() > 1_000_000
+
+
+def test_paper_architecture_layers():
+    model = models.build_resnet(224, 136)
+    names = [layer.name for layer in model.layers]
+    for name in ("conv1_pad", "conv1_conv", "conv1_bn", "pool1_pool", "avg_pool", "dropout", "coords"):
+        assert name in names
+    conv1 = model.get_layer("conv1_conv")
+    assert conv1.kernel_size == (7, 7) and conv1.strides == (2, 2) and conv1.filters == 64
+    assert model.get_layer("dropout").rate == 0.5
+    assert model.get_layer("coords").activation.__name__ == "relu"
+    # three stages growing to 1024 filters
+    assert model.get_layer("stage3_unit1_out").output.shape[-1] == 1024
+    print(models.describe(model))
+
+
+def test_region_model_has_one_stage_fewer():
+    model = models.build_resnet(32, 40, stages=models.REGION_STAGES)
+    names = {layer.name for layer in model.layers}
+    assert "stage2_unit1_out" in names and "stage3_unit1_out" not in names
+    assert model.count_params() < models.build_resnet(32, 40).count_params()
+
+
+def test_paper_head_starts_at_the_mean_target():
+    mean = np.linspace(5, 60, 136)
+    model = models.build_resnet(64, 136, target_mean=mean)
+    bias = model.get_layer("coords").get_weights()[1]
+    np.testing.assert_allclose(bias, mean, rtol=1e-6)
+
+
+def test_spatial_head_denormalises_and_round_trips(tmp_path):
+    mean, std = np.arange(16.0), np.full(16, 3.0)
+    model = models.build_resnet(64, 16, head="spatial", target_mean=mean, target_std=std)
+    x = np.random.default_rng(0).random((2, 64, 64, 3)).astype(np.float32)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = keras.models.load_model(path, compile=False)
+    np.testing.assert_allclose(model.predict(x, verbose=0), again.predict(x, verbose=0), atol=1e-5)
+    # a zero pre-normalisation output maps to the mean
+    coords_std = model.get_layer("coords_std")
+    kernel, bias = coords_std.get_weights()
+    coords_std.set_weights([np.zeros_like(kernel), np.zeros_like(bias)])
+    np.testing.assert_allclose(model.predict(x, verbose=0)[0], mean, atol=1e-4)
+
+
+def test_spatial_head_needs_stats():
+    with pytest.raises(ValueError, match="target_mean"):
+        models.build_resnet(64, 16, head="spatial")
+
+
+def test_unknown_head_and_unit():
+    with pytest.raises(ValueError, match="head"):
+        models.build_resnet(64, 16, head="nope")
+    with pytest.raises(ValueError, match="unit kind"):
+        models.residual_stage(keras.Input((8, 8, 3)), 8, kind="nope")
+
+
+def test_mixed_precision_keeps_float32_outputs():
+    model = models.build_resnet(64, 136, head="spatial", target_mean=np.zeros(136),
+                                target_std=np.ones(136), precision="mixed_bfloat16")
+    assert model.output.dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_builds_and_trains_on_jax():
+    pytest.importorskip("jax")
+    code = (
+        "import os, numpy as np, keras\n"
+        "assert keras.backend.backend() == 'jax'\n"
+        "from fkd_utils.models import build_resnet\n"
+        "m = build_resnet(32, 16)\n"
+        "m.compile('adam', 'mse')\n"
+        "x = np.random.rand(8, 32, 32, 3).astype('float32'); y = np.random.rand(8, 16).astype('float32') * 30\n"
+        "h = m.fit(x, y, epochs=3, batch_size=4, verbose=0).history['loss']\n"
+        "assert h[-1] < h[0], h\n"
+        "print('jax ok', m.predict(x, verbose=0).shape)\n")
+    env = {**__import__("os").environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "jax ok (8, 16)" in done.stdout

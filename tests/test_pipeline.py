@@ -1,0 +1,85 @@
+"""The approaches' plumbing: region crop -> merge round trip, stored models, prediction files."""
+import numpy as np
+import pytest
+
+from fkd_utils import crop, pipeline, synthetic
+from fkd_utils.io import DataError
+from fkd_utils.markup import JAW, REGIONS
+from fkd_utils.profiles import get_profile
+
+
+def _faces(n=3, size=96, seed=0):
+    rng = np.random.default_rng(seed)
+    pairs = [synthetic.render_face(rng, size) for _ in range(n)]
+    return [p[0] for p in pairs], np.stack([p[1] for p in pairs])
+
+
+def test_ground_truth_through_region_crop_and_merge_comes_back_exactly():
+    images, gt = _faces()
+    base = np.zeros_like(gt)
+    base[:, list(JAW)] = gt[:, list(JAW)]  # the jaw comes from approach 1
+    shapes = base.copy()
+    for region in REGIONS:
+        squares = pipeline.squares_from_shapes(gt, region)
+        crops, transforms, clipped = pipeline.place_region_crops(images, squares, 32)
+        assert crops.shape == (len(images), 32, 32, 3) and crops.dtype == np.uint8
+        perfect = crop.to_crop(gt[:, list(REGIONS[region])], transforms)
+        assert np.all((perfect > -0.5) & (perfect < 31.5))  # the region lies inside its crop
+        pipeline.merge_region(shapes, region, perfect, transforms)
+    np.testing.assert_allclose(shapes, gt, atol=1e-9)
+
+
+def test_region_crop_outside_the_image_is_moved_inside_and_counted():
+    images, gt = _faces(2)
+    centres = np.array([[-20.0, 40.0], [40.0, 40.0]])
+    crops, transforms, clipped = pipeline.place_region_crops(images, (centres, np.array([30.0, 30.0])), 16)
+    assert clipped == 1
+    corner = crop.from_crop(np.array([[-0.5, -0.5]]), transforms[0])[0]
+    assert corner[0] >= -0.5 - 1e-9  # the moved square starts inside the image
+
+
+def test_every_profile_has_every_model_and_unknown_profiles_fail():
+    for name in ("quick", "cpu", "full", "real"):
+        specs = pipeline.model_specs(name)
+        assert set(pipeline.models_for(pipeline.APPROACHES + pipeline.OUR_APPROACHES)) <= set(specs)
+    with pytest.raises(ValueError, match="unknown profile"):
+        get_profile("huge")
+    with pytest.raises(ValueError, match="unknown approach"):
+        pipeline.models_for(["telepathy"])
+
+
+def test_a_stored_model_of_the_wrong_shape_is_refused(tmp_path):
+    from fkd_utils.models import build_resnet
+    spec = pipeline.model_specs("quick")["end_to_end"]
+    wrong = build_resnet(32, 16)
+    with pytest.raises(DataError, match="m.keras.*end_to_end needs"):
+        pipeline.check_model(wrong, spec, tmp_path / "m.keras")
+
+
+def test_predictions_file_round_trip_and_id_checks(tmp_path):
+    ids = np.array(["a/1.png", "a/2.png", "b/3.png"])
+    points = np.random.default_rng(0).random((3, 68, 2))
+    path = pipeline.save_predictions(tmp_path / "p.npz", ids, points)
+    got_ids, got = pipeline.load_predictions(path, ids=["b/3.png", "a/1.png", "a/2.png"])
+    np.testing.assert_array_equal(got, points[[2, 0, 1]])
+    with pytest.raises(DataError, match="p.npz: ids do not match"):
+        pipeline.load_predictions(path, ids=["a/1.png", "c/9.png"])
+    with pytest.raises(DataError, match="not found"):
+        pipeline.load_predictions(tmp_path / "none.npz")
+    np.savez(tmp_path / "bad.npz", ids=ids, points=np.zeros((3, 5, 2)))
+    with pytest.raises(DataError, match="bad.npz: points have shape"):
+        pipeline.load_predictions(tmp_path / "bad.npz")
+
+
+def test_flip_averaging_of_a_symmetric_predictor_changes_nothing():
+    class Centre:
+        """Predicts every point at the crop centre: invariant under the flip."""
+        def __call__(self, x, training=False):
+            n, size = x.shape[0], x.shape[1]
+            return np.full((n, 136), (size - 1) / 2.0, np.float32)
+
+    images = np.zeros((2, 16, 16, 3), np.uint8)
+    plain = pipeline.predict_points(Centre(), images)
+    both = pipeline.predict_points(Centre(), images, flip_average=True)
+    np.testing.assert_allclose(plain, both)
+    np.testing.assert_allclose(plain, 7.5)

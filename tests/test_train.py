@@ -1,0 +1,108 @@
+"""Training: targets, a short run that learns, resume after an interrupted fit."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from fkd_utils import crop, train
+from fkd_utils.augment import NO_AUGMENT
+from fkd_utils.markup import REGIONS
+from fkd_utils.models import build_resnet
+
+
+def _blob_set(n=48, size=32, seed=0):
+    """Images with one bright blob; every 'point' sits on the blob, so it is learnable."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    centres = rng.uniform(8, size - 8, (n, 2))
+    images = np.stack([np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 8.0) for cx, cy in centres])
+    images = np.repeat((images[..., None] * 255).astype(np.uint8), 3, axis=-1)
+    points = np.repeat(centres[:, None], 68, axis=1) + rng.normal(0, 0.01, (n, 68, 2))
+    return images, points
+
+
+def test_box_targets_match_the_numpy_reference():
+    points = np.random.default_rng(1).uniform(10, 100, (68, 2))
+    boxes = train.region_boxes_tf(tf.constant(points, tf.float32)).numpy().reshape(4, 4)
+    np.testing.assert_allclose(boxes, crop.region_boxes(points, train.REGION_MARGIN), atol=1e-3)
+
+
+def test_region_targets_pick_the_region_points():
+    points = np.arange(136, dtype=np.float32).reshape(68, 2)
+    got = train.target_fn("region:mouth")(tf.constant(points)).numpy()
+    np.testing.assert_array_equal(got, points[list(REGIONS["mouth"])].ravel())
+    assert train.target_size("region:mouth") == 40 and train.target_size("boxes") == 16
+    with pytest.raises(ValueError, match="unknown target"):
+        train.target_fn("region:ears")
+
+
+def test_selection_mask_is_a_stable_tenth():
+    ids = [f"afw/{i}.jpg" for i in range(2000)]
+    mask = train.selection_mask(ids)
+    assert 150 < mask.sum() < 250
+    # independent of order and of the other ids
+    assert train.selection_mask(ids[::-1])[::-1].tolist() == mask.tolist()
+    assert train.selection_mask(ids[:100]).tolist() == mask[:100].tolist()
+
+
+def test_wing_loss_is_l1_like_far_and_log_like_near():
+    y = np.zeros((1, 2), np.float32)
+    far = keras.ops.convert_to_numpy(train.wing_loss(y, np.full((1, 2), 30.0, np.float32)))
+    near = keras.ops.convert_to_numpy(train.wing_loss(y, np.full((1, 2), 1.0, np.float32)))
+    assert far[0] == pytest.approx(30 - (10 - 10 * np.log(1 + 10 / 2)), rel=1e-5)
+    assert near[0] == pytest.approx(10 * np.log(1.5), rel=1e-5)
+
+
+def test_short_training_lowers_the_loss(tmp_path):
+    images, points = _blob_set()
+    model = build_resnet(32, 136, stages=((32, 1, 1),), target_mean=points.reshape(len(points), -1).mean(0))
+    train.compile_model(model, "mse", 1e-3)
+    history = train.fit_model(model, (images[:40], points[:40]), (images[40:], points[40:]),
+                              tmp_path / "m.keras", epochs=6, batch_size=8, augment=NO_AUGMENT,
+                              patience=10, verbose=0)
+    assert history["loss"][-1] < history["loss"][0]
+    assert (tmp_path / "m.keras").is_file() and (tmp_path / "m.history.json").is_file()
+    assert json.loads((tmp_path / "m.history.json").read_text())["epochs_run"] == 6
+
+
+class _Crash(keras.callbacks.Callback):
+    def __init__(self, after):
+        super().__init__()
+        self.after = after
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.after:
+            raise KeyboardInterrupt("simulated kill")
+
+
+def test_interrupted_fit_resumes_from_its_backup(tmp_path):
+    images, points = _blob_set(24)
+    data = (images[:16], points[:16]), (images[16:], points[16:])
+
+    def fresh():
+        model = build_resnet(32, 136, stages=((16, 1, 1),))
+        return train.compile_model(model, "mse")
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit_model(fresh(), *data, tmp_path / "m.keras", epochs=4, batch_size=8,
+                        augment=NO_AUGMENT, verbose=0, extra_callbacks=[_Crash(2)])
+    assert (tmp_path / "m.backup").is_dir() and not (tmp_path / "m.keras").exists()
+    history = train.fit_model(fresh(), *data, tmp_path / "m.keras", epochs=4, batch_size=8,
+                              augment=NO_AUGMENT, verbose=0)
+    assert history["epochs_run"] == 2  # epochs 3 and 4 only: 1 and 2 came from the backup
+    # the full curve (epochs 0-3) survives the kill, in the CSV and in load_history
+    rows = (tmp_path / "m.history.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows] == ["epoch", "0", "1", "2", "3"]
+    assert len(train.load_history(tmp_path / "m.keras")["loss"]) == 4
+
+
+def test_make_dataset_augments_only_when_asked():
+    images, points = _blob_set(8)
+    plain = next(iter(train.make_dataset(images, points, "points", 8)))
+    np.testing.assert_allclose(plain[1].numpy(), points.reshape(8, -1).astype(np.float32), atol=1e-4)
+    augmented = next(iter(train.make_dataset(images, points, "points", 8,
+                                             augment=train.AugmentConfig(), seed=1)))
+    assert not np.allclose(augmented[1].numpy(), plain[1].numpy())
+    assert plain[0].dtype == tf.float32 and float(tf.reduce_max(plain[0])) <= 1.0
