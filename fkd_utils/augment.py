@@ -90,8 +90,8 @@ def flip(image, points):
 
 
 def rotate(image, points, angle_deg):
-    """Rotate an image and its points about the crop centre (degrees, counter-clockwise
-    on screen for positive angles since y points down)."""
+    """Rotate an image and its points about the crop centre (degrees; positive angles turn
+    clockwise on screen, since y points down)."""
     return affine(image, points, geometric_matrix(angle_deg=angle_deg))
 
 

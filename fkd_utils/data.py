@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import DataError, image_size, read_boxes, read_pts
+from .io import DataError, read_boxes, read_pts
 
 #: folder -> (subset, split), in the official layout.
 LAYOUT = {
@@ -142,11 +142,25 @@ def points_box(points):
     return np.concatenate([points.min(axis=0), points.max(axis=0)])
 
 
+def _decoded_size(path):
+    """(width, height) of an image after decoding all its pixels: a file whose header reads
+    but whose pixel data is truncated or corrupt is a DataError, not a valid size."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            im.draft(im.mode, (max(1, width // 8), max(1, height // 8)))  # JPEG: fast, whole file
+            im.load()
+    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, ...
+        raise DataError(f"{path}: cannot decode image ({type(err).__name__}: {err})") from None
+    return width, height
+
+
 def check_sample(sample, tolerance=OUTSIDE_TOLERANCE):
     """Problems with one sample (unreadable .pts or image, points far outside the image)."""
     try:
         points = read_pts(sample.pts_path)
-        width, height = image_size(sample.image_path)
+        width, height = _decoded_size(sample.image_path)
     except DataError as err:
         return [str(err)]
     lo = -tolerance * np.array([width, height])
@@ -214,6 +228,18 @@ def data_dir_for(data_dir, profile):
                             "is absent here)")
         return real
     return default_data_dir(p.synthetic_counts)
+
+
+def is_synthetic(data_dir):
+    """Whether a data directory is a synthetic set written by :mod:`fkd_utils.synthetic`."""
+    readme = resolve_data_dir(data_dir) / "README.md"
+    return readme.is_file() and "synthetic" in readme.read_text(errors="replace").lower()[:400]
+
+
+def describe(data_dir, split):
+    """A label for figures and tables: which faces a number was measured on."""
+    kind = "synthetic faces" if is_synthetic(data_dir) else "real faces"
+    return f"{split} split, {kind} ({resolve_data_dir(data_dir).name})"
 
 
 def ground_truth(data_dir, split):

@@ -105,6 +105,9 @@ def evaluate(pred, gt, subsets=None, alpha=DEFAULT_ALPHA):
     Returns ``{"68": {"all": {...}, "<subset>": {...}}, "51": {...}}``.
     """
     subsets = None if subsets is None else np.asarray(subsets)
+    n = np.shape(pred)[0] if np.ndim(pred) else 0
+    if subsets is not None and subsets.shape != (n,):
+        raise ValueError(f"subsets must give one label per image ({n}); got shape {subsets.shape}")
     report = {}
     for points in (68, 51):
         errors = nme(pred, gt, points)

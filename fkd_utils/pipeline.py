@@ -58,12 +58,17 @@ class ModelSpec:
     precision: str = "float32"
     reduce_lr: bool = False
     crop: str = "detector"      # "detector": official face boxes; "points": the shape's box
+    dense_layers: int = 1
+    optimizer: str = "adam"
+    batch_size: int | None = None   # None: the profile's
 
     def manifest(self):
         return {"name": self.name, "target": self.target, "input_size": self.input_size,
                 "outputs": target_size(self.target), "stages": [list(s) for s in self.stages],
                 "head": self.head, "loss": self.loss, "augment": self.augment.to_dict(),
-                "precision": self.precision, "reduce_lr": self.reduce_lr, "crop": self.crop}
+                "precision": self.precision, "reduce_lr": self.reduce_lr, "crop": self.crop,
+                "dense_layers": self.dense_layers, "optimizer": self.optimizer,
+                "batch_size": self.batch_size}
 
 
 def model_specs(profile):
@@ -149,7 +154,8 @@ def check_model(model, spec, path):
                         "matching profile")
 
 
-def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=None):
+def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=None,
+              epochs=None):
     """Load a trained model of this profile, or train it (and save it) when absent.
 
     A stored model trained on other data is not silently reused: its manifest's data
@@ -171,12 +177,12 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
     fit, select, mask = training_arrays(spec, data_dir, p, seed)
     mean, std = target_stats(fit[1], spec.target)
     model = build_resnet(spec.input_size, target_size(spec.target), spec.stages, spec.head,
-                         precision=spec.precision, target_mean=mean, target_std=std,
-                         name=name)
-    compile_model(model, spec.loss, p.learning_rate)
-    history = fit_model(model, fit, select, path, p.epochs, p.batch_size, spec.target,
-                        spec.augment, p.patience, seed, verbose, p.steps_per_epoch,
-                        reduce_lr=spec.reduce_lr)
+                         spec.dense_layers, precision=spec.precision, target_mean=mean,
+                         target_std=std, name=name)
+    compile_model(model, spec.loss, p.learning_rate, spec.optimizer)
+    history = fit_model(model, fit, select, path, epochs or p.epochs,
+                        spec.batch_size or p.batch_size, spec.target, spec.augment, p.patience,
+                        seed, verbose, p.steps_per_epoch, reduce_lr=spec.reduce_lr)
     manifest = {**spec.manifest(), "profile": p.name, "data_dir": str(Path(data_dir).resolve()),
                 "data_fingerprint": fingerprint, "fit_images": int(len(fit[0])),
                 "selection_images": int(len(select[0])), "seed": seed,
@@ -416,3 +422,21 @@ def predict_and_save(profile, data_dir, split, models, approaches):
     for pred in preds.values():
         pred.save(profile)
     return preds
+
+
+def load_saved(profile, data_dir, split, approaches=None):
+    """Predictions saved by earlier notebooks for one split: ``{name: Prediction}``.
+
+    Reads ``results/<profile>/<approach>_<split>.npz``, checks their ids against the split and
+    attaches the ground truth. Missing approaches are left out.
+    """
+    from .data import ground_truth
+    ids, subsets, gt = ground_truth(data_dir, split)
+    found = {}
+    names = approaches or ("mean_shape",) + APPROACHES + OUR_APPROACHES
+    for name in names:
+        path = paths.results_dir(get_profile(profile).name) / f"{name}_{split}.npz"
+        if path.is_file():
+            _, points = load_predictions(path, ids=list(ids))
+            found[name] = Prediction(name, split, ids, points, subsets, gt)
+    return found

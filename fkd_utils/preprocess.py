@@ -2,8 +2,8 @@
 
 :func:`load_faces` returns the face crops of a split with their keypoints, resized to the
 model size; the arrays are cached in ``data/processed/<key>.npz``, keyed by the data files
-(paths, sizes, modification times) and the settings, so later notebooks do not redo the
-cropping. Raw data is only read, never modified.
+(images, ``.pts`` and official box files: paths, sizes, modification times) and the
+settings, so later notebooks do not redo the cropping. Raw data is only read, never modified.
 """
 import hashlib
 import json
@@ -15,7 +15,8 @@ import numpy as np
 
 from . import paths
 from .crop import face_crop, region_crop
-from .data import load_boxes, points_box, resolve_data_dir, split_samples
+from .data import (BOX_DIR, box_file_name, load_boxes, points_box, resolve_data_dir,
+                   split_samples)
 from .io import pixels_to_pts, pts_to_pixels, read_image, read_pts
 
 CACHE_VERSION = 2
@@ -29,6 +30,21 @@ def _fingerprint(samples, extra):
             st = path.stat()
             digest.update(f"{s.id}|{path.name}|{st.st_size}|{st.st_mtime_ns}".encode())
     return digest.hexdigest()[:20]
+
+
+def _box_files_state(data_dir, samples):
+    """(file name, size, mtime) of the official box file of each folder, None if absent.
+
+    Part of the crop cache key: the boxes place the crops, so adding, changing or removing a
+    ``.mat`` file must rebuild the crops instead of serving stale ones.
+    """
+    root = resolve_data_dir(data_dir) / BOX_DIR
+    state = []
+    for folder in sorted({s.folder for s in samples}):
+        path = root / box_file_name(folder)
+        st = path.stat() if path.is_file() else None
+        state.append([path.name, None if st is None else [st.st_size, st.st_mtime_ns]])
+    return state
 
 
 def data_fingerprint(data_dir):
@@ -104,7 +120,8 @@ def load_faces(data_dir, split, size, margin=0.2, box_source="bb_detector", cach
     samples = split_samples(data_dir, split)
     settings = {"v": CACHE_VERSION, "kind": "faces", "split": split, "size": size,
                 "margin": margin, "box_source": box_source,
-                "data_dir": str(resolve_data_dir(data_dir))}
+                "data_dir": str(resolve_data_dir(data_dir)),
+                "box_files": _box_files_state(data_dir, samples)}
 
     def build():
         images, points = read_samples(samples)

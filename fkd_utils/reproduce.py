@@ -64,6 +64,7 @@ def run_notebook(notebook, out_dir, parameters, data_hash, force=False, log=prin
     """Execute one notebook unless an up-to-date executed copy exists; returns its record."""
     import papermill as pm
     out = Path(out_dir) / notebook.name
+    out.parent.mkdir(parents=True, exist_ok=True)
     meta_path = out.with_suffix(".run.json")
     key = _run_key(notebook, parameters, data_hash)
     if not force and out.is_file() and meta_path.is_file():

@@ -162,6 +162,7 @@ def test_read_image_16_bit_grey_keeps_its_brightness(tmp_path):
     np.testing.assert_allclose(image[1:, 1:], 128, atol=1)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")   # imageio trying its plugins
 def test_read_image_non_image_is_a_data_error(tmp_path):
     path = tmp_path / "notes.jpg"
     path.write_text("this is not a JPEG\n" * 20)

@@ -1,0 +1,122 @@
+"""Figures (fkd_utils.plots) with the Agg backend: what is drawn is what was given."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from fkd_utils import metrics, paths, plots  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_plot_ced_lines_are_the_ced_on_the_grid():
+    rng = np.random.default_rng(0)
+    errors = {"ours": rng.uniform(0, 0.1, 50), "theirs": rng.gamma(2, 0.02, 80)}
+    fig, ax = plt.subplots()
+    lines = plots.plot_ced(ax, errors)
+    assert len(lines) == 2
+    grid = np.arange(161) * 0.0005                       # 0, 0.0005, ..., 0.08
+    for line, (name, e) in zip(lines, errors.items()):
+        assert line.get_label() == name
+        np.testing.assert_allclose(line.get_xdata(), grid, atol=1e-12)
+        np.testing.assert_allclose(line.get_ydata(), metrics.ced(e, grid))
+        # And the CED itself, computed here independently.
+        np.testing.assert_allclose(line.get_ydata(), [(e <= t).mean() for t in grid])
+    assert ax.get_xlim() == (0, 0.08) and ax.get_ylim() == (0, 1)
+
+
+def test_plot_ced_styles_and_xmax():
+    fig, ax = plt.subplots()
+    (line,) = plots.plot_ced(ax, {"a": [0.01, 0.2]}, xmax=0.1, styles={"a": {"color": "k"}})
+    assert line.get_color() == "k"
+    assert len(line.get_xdata()) == 201 and line.get_xdata()[-1] == pytest.approx(0.1)
+    assert line.get_ydata()[-1] == 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_show_keypoints_scatter_offsets_are_the_points(dtype):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (40, 50, 3)).astype(dtype)
+    if dtype == np.float32:
+        image /= 255
+    gt, pred = rng.uniform(0, 40, (68, 2)), rng.uniform(0, 40, (68, 2))
+    fig, ax = plt.subplots()
+    plots.show_keypoints(ax, image, gt=gt, pred=pred, title="face")
+    assert len(ax.collections) == 2
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), gt)
+    np.testing.assert_allclose(ax.collections[1].get_offsets(), pred)
+    assert ax.get_title() == "face"
+    shown = ax.images[0].get_array()
+    assert shown.shape == image.shape
+    np.testing.assert_allclose(np.asarray(shown), image)
+    # Points are 0-based pixel centres: pixel (0, 0) spans [-0.5, 0.5], as imshow draws it.
+    extent = ax.images[0].get_extent()
+    assert extent == pytest.approx([-0.5, 49.5, 39.5, -0.5])
+
+
+def test_show_keypoints_only_ground_truth():
+    fig, ax = plt.subplots()
+    plots.show_keypoints(ax, np.zeros((8, 8, 3), np.uint8), gt=[[1, 2], [3, 4]])
+    assert len(ax.collections) == 1
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), [[1, 2], [3, 4]])
+
+
+@pytest.mark.parametrize("n, cols", [(1, 4), (5, 4), (8, 4), (3, 2)])
+def test_keypoint_grid_one_panel_per_image(n, cols):
+    rng = np.random.default_rng(n)
+    images = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(n)]
+    gts = [rng.uniform(0, 16, (68, 2)) for _ in range(n)]
+    preds = [rng.uniform(0, 16, (68, 2)) for _ in range(n)]
+    titles = [f"face {i}" for i in range(n)]
+    fig = plots.keypoint_grid(images, gts, preds, titles, cols=cols)
+    with_images = [ax for ax in fig.axes if ax.images]
+    assert len(with_images) == n
+    for i, ax in enumerate(with_images):
+        np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), images[i])
+        np.testing.assert_allclose(ax.collections[0].get_offsets(), gts[i])
+        np.testing.assert_allclose(ax.collections[1].get_offsets(), preds[i])
+        assert ax.get_title() == titles[i]
+    # Panels beyond the images are empty.
+    for ax in fig.axes:
+        if not ax.images:
+            assert not ax.collections and not ax.axison
+
+
+def test_save_fig_writes_under_fkd_home(fkd_home):
+    assert paths.figures_dir() == fkd_home / "figures"
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    path = plots.save_fig("99_test_figure", fig)
+    assert path == fkd_home / "figures" / "99_test_figure.png"
+    assert path.is_file()
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size[0] > 10
+    path.unlink()
+
+
+@pytest.mark.parametrize("name", ["test", "1_test", "001_test", "01-test", "01_Test",
+                                  "01_test.png", "01_", "ab_test", "01_test figure",
+                                  "../01_test", "01_test/../x"])
+def test_save_fig_rejects_bad_names(fkd_home, name):
+    fig, _ = plt.subplots()
+    with pytest.raises(ValueError, match="NN_snake_case"):
+        plots.save_fig(name, fig)
+    figures = fkd_home / "figures"
+    assert not figures.exists() or not any(figures.iterdir())
+
+
+def test_plot_history():
+    fig, ax = plt.subplots()
+    lines = plots.plot_history(ax, {"loss": [1.0, 0.5, 0.25], "val_loss": [1.2, 0.6, 0.4]})
+    assert [ln.get_label() for ln in lines] == ["loss", "val_loss"]
+    np.testing.assert_array_equal(lines[0].get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(lines[1].get_ydata(), [1.2, 0.6, 0.4])
+    assert ax.get_yscale() == "log"
