@@ -6,3 +6,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
 __version__ = "0.1.0"
+
+
+def predict(image, boxes=None, approach="cascade", weights_dir=None):
+    """68 landmarks on every face of an image (path or RGB array); see :mod:`fkd_utils.landmarker`."""
+    from .landmarker import predict as _predict
+    return _predict(image, boxes, approach, weights_dir)

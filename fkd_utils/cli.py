@@ -5,6 +5,7 @@
     fkd evaluate PREDICTIONS --data-dir DIR --split SPLIT [--json]
     fkd train [--profile P] [--data-dir DIR] [--approach A ...] [--retrain]
     fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force]
+    fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--out DIR] [--json]
 """
 import argparse
 import json
@@ -62,10 +63,13 @@ def cmd_evaluate(args):
 
 def cmd_train(args):
     from .data import data_dir_for
+    from .landmarker import APPROACH_ALIASES, export_weights
     from .pipeline import get_models
     data_dir = data_dir_for(args.data_dir, args.profile)
-    models = get_models(args.approach, args.profile, data_dir, args.retrain, verbose=2)
+    approaches = [APPROACH_ALIASES.get(a, a) for a in args.approach]
+    models = get_models(approaches, args.profile, data_dir, args.retrain, verbose=2)
     print(f"models ready: {', '.join(models)}")
+    export_weights(args.profile, data_dir, approaches, args.out, " ".join(sys.argv), models)
     return 0
 
 
@@ -77,6 +81,21 @@ def cmd_reproduce(args):
         print(f"fkd reproduce: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_predict(args):
+    from .landmarker import Landmarker, predict_files
+    landmarker = Landmarker(args.weights, args.approach)
+    summary = predict_files(args.inputs, landmarker, args.out, overlays=not args.no_overlay,
+                            log=lambda msg: print(msg, file=sys.stderr))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        n_faces = sum(len(r["faces"]) for r in summary["images"])
+        print(f"{len(summary['images'])} images, {n_faces} faces, "
+              f"{len(summary['no_face'])} without a face, {len(summary['skipped'])} skipped"
+              + (f"; results in {args.out}" if args.out else ""))
+    return 0 if summary["images"] or not summary["skipped"] else 1
 
 
 def build_parser():
@@ -107,9 +126,21 @@ def build_parser():
     tr = sub.add_parser("train", help="train (or load) the models of some approaches")
     tr.add_argument("--profile", default="quick")
     tr.add_argument("--data-dir", default="")
-    tr.add_argument("--approach", nargs="+", default=["end_to_end", "region", "box"])
+    tr.add_argument("--approach", nargs="+", default=["cascade"],
+                    help="end-to-end, region, box, oracle, cascade (ours; the default)")
     tr.add_argument("--retrain", action="store_true")
+    tr.add_argument("--out", default=None, help="weights folder (default weights/<profile>)")
     tr.set_defaults(func=cmd_train)
+
+    pr = sub.add_parser("predict", help="68 landmarks on every face of images or folders")
+    pr.add_argument("inputs", nargs="+", help="image files and/or folders")
+    pr.add_argument("--approach", default="cascade",
+                    choices=("cascade", "end-to-end", "region", "box"))
+    pr.add_argument("--out", default="fkd-predictions", help="folder for <image>.json and overlays")
+    pr.add_argument("--weights", default=None, help="weights folder (default: the shipped weights/real)")
+    pr.add_argument("--json", action="store_true", help="print the results as JSON")
+    pr.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs")
+    pr.set_defaults(func=cmd_predict)
 
     rp = sub.add_parser("reproduce", help="run every notebook with papermill")
     rp.add_argument("--profile", default="quick")

@@ -90,7 +90,7 @@ def read_image(path):
     try:
         image = skio.imread(path)
     except Exception as err:  # imageio/PIL raise many kinds
-        raise DataError(f"{path}: cannot decode image ({type(err).__name__}: {err})") from None
+        raise DataError(f"{path}: cannot decode image ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
     if image.ndim == 3 and image.shape[2] == 2:      # grey + alpha: as RGBA
         image = np.concatenate([np.repeat(image[..., :1], 3, axis=2), image[..., 1:]], axis=2)
     if image.ndim == 2:
@@ -126,7 +126,7 @@ def image_size(path):
         with Image.open(path) as im:
             return im.size
     except Exception as err:
-        raise DataError(f"{path}: cannot decode image ({type(err).__name__}: {err})") from None
+        raise DataError(f"{path}: cannot decode image ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
 
 
 def _cell_items(cell):

@@ -104,19 +104,19 @@ def load_results(profile, data_dir, approaches=None, splits=None):
     """
     from .profiles import get_profile
     name = get_profile(profile).name
-    data_dir = data.data_dir_for(data_dir, name)
     folder = paths.results_dir(name)
-    found = sorted(filter(None, (_parse_name(p) for p in folder.glob("*.npz"))) if folder.is_dir() else [],
+    found = [_parse_name(path) for path in folder.glob("*.npz")] if folder.is_dir() else []
+    found = sorted(((a, s) for a, s in filter(None, found)
+                    if (approaches is None or a in approaches) and (splits is None or s in splits)),
                    key=lambda item: (_order_key(item[0]), data.SPLITS.index(item[1])))
-    found = [(a, s) for a, s in found if (approaches is None or a in approaches)
-             and (splits is None or s in splits)]
     if not found:
         wanted = sorted({MADE_BY.get(a, "02-04") for a in approaches or MADE_BY})
         raise DataError(f"{folder}: no predictions files"
                         f"{'' if approaches is None else ' for ' + ', '.join(approaches)}"
                         f"{'' if splits is None else ' on ' + ', '.join(splits)}; run notebooks "
                         f"{', '.join(wanted)} first (or: fkd reproduce --profile {name} --only "
-                        f"{','.join(wanted)})")
+                        f"{','.join(wanted)}, on the same data)")
+    data_dir = data.data_dir_for(data_dir, name)
     truth, results = {}, {}
     for approach, split in found:
         if split not in truth:

@@ -1,0 +1,297 @@
+"""Run trained models on any photo: ``fkd_utils.predict(image)`` and ``fkd predict``
+(introduced in notebook 08).
+
+Weights live in ``weights/<profile>/``: each model as its architecture (``<name>.json``) and its
+weights (``<name>.weights.npz``, large arrays in float16 to keep the files small; they are
+computed in float32), plus ``manifest.json`` (profile, input sizes, training data hash and
+counts, validation metrics, the command, a sha256 per file, and the face detector's
+calibration). The weights committed in ``weights/real/`` were trained on 300-W images, which are
+for research use only; the weights carry that restriction.
+"""
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import paths
+from .crop import face_crop, from_crop
+from .detect import Calibration, FaceDetector
+from .io import DataError, pts_to_pixels
+from .markup import REGIONS
+from .pipeline import (APPROACH_MODELS, predict_boxes, predict_cascade, predict_faces,
+                       refine_with_regions, squares_from_shapes)
+
+FLOAT16_MIN_SIZE = 4096  # arrays this large are stored as float16; small ones keep float32
+RESEARCH_NOTE = ("Trained on 300-W (iBUG) images, which are for research use only; these "
+                 "weights carry the same restriction.")
+#: approach names accepted on the command line -> pipeline approach
+APPROACH_ALIASES = {"end-to-end": "end_to_end", "end_to_end": "end_to_end", "region": "region",
+                    "box": "box", "cascade": "cascade"}
+
+
+def shipped_weights_dir(profile="real"):
+    """``weights/<profile>`` in the project (committed weights live in ``weights/real``)."""
+    return paths.PROJECT_ROOT / "weights" / profile
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_model(model, out_dir, name):
+    """Write ``<name>.json`` and ``<name>.weights.npz``; returns the two paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    arch = out_dir / f"{name}.json"
+    arch.write_text(model.to_json())
+    arrays = {f"w{i:03d}": (w.astype(np.float16) if w.size >= FLOAT16_MIN_SIZE else w)
+              for i, w in enumerate(model.get_weights())}
+    weights = out_dir / f"{name}.weights.npz"
+    tmp = weights.with_name(weights.name + f".{os.getpid()}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, weights)
+    return arch, weights
+
+
+def import_model(weights_dir, name, manifest=None):
+    """Rebuild an exported model in float32, checking the files against the manifest."""
+    import keras
+    weights_dir = Path(weights_dir)
+    arch, weights = weights_dir / f"{name}.json", weights_dir / f"{name}.weights.npz"
+    for path in (arch, weights):
+        if not path.is_file():
+            raise DataError(f"{path}: missing from the weights folder")
+        want = (manifest or {}).get("files", {}).get(path.name)
+        if want and want != sha256(path):
+            raise DataError(f"{path}: sha256 does not match manifest.json (corrupt or replaced file)")
+    model = keras.models.model_from_json(arch.read_text())
+    with np.load(weights) as npz:
+        values = [npz[k].astype(np.float32) for k in sorted(npz.files)]
+    expected = model.get_weights()
+    if len(values) != len(expected) or any(v.shape != e.shape for v, e in zip(values, expected)):
+        raise DataError(f"{weights}: weights do not fit the architecture in {arch.name}")
+    model.set_weights(values)
+    return model
+
+
+def read_weights_manifest(weights_dir):
+    path = Path(weights_dir) / "manifest.json"
+    if not path.is_file():
+        raise DataError(f"{path}: no manifest; a weights folder is written by 'fkd train'")
+    manifest = json.loads(path.read_text())
+    for key in ("profile", "image_size", "models", "files"):
+        if key not in manifest:
+            raise DataError(f"{path}: manifest lacks '{key}'")
+    return manifest
+
+
+class Landmarker:
+    """Face detector + trained models: 68 points on every face of a photo.
+
+    ``approach``: ``cascade`` (ours, the default), ``end-to-end``, ``region`` or ``box``.
+    """
+
+    def __init__(self, weights_dir=None, approach="cascade"):
+        self.weights_dir = Path(weights_dir or shipped_weights_dir())
+        self.manifest = read_weights_manifest(self.weights_dir)
+        if approach not in APPROACH_ALIASES:
+            raise ValueError(f"unknown approach {approach!r}; choose one of "
+                             f"{sorted(set(APPROACH_ALIASES) - {'end_to_end'})}")
+        self.approach = APPROACH_ALIASES[approach]
+        needed = APPROACH_MODELS[self.approach]
+        missing = [n for n in needed if n not in self.manifest["models"]]
+        if missing:
+            raise DataError(f"{self.weights_dir}: approach {approach!r} needs models {missing}, "
+                            f"which this weights folder lacks (it has {sorted(self.manifest['models'])})")
+        self.models = {n: import_model(self.weights_dir, n, self.manifest) for n in needed}
+        self._check_sizes()
+        calibration = self.manifest.get("detector_calibration")
+        self.detector = FaceDetector(Calibration(**calibration) if calibration else None)
+
+    def _check_sizes(self):
+        for name, model in self.models.items():
+            want = self.manifest["models"][name]["input_size"]
+            if model.input_shape[1] != want:
+                raise DataError(f"{self.weights_dir}: {name} takes {model.input_shape[1]} px but the "
+                                f"manifest says {want}: the manifest does not match the model")
+
+    def detect(self, image):
+        return self.detector(image)
+
+    def landmarks(self, image, boxes):
+        """68 points (K, 68, 2), 0-based pixel centres, for 1-based face boxes (K, 4)."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        size, margin = self.manifest["image_size"], self.manifest["face_margin"]
+        crops, transforms = [], []
+        for box in boxes:
+            crop, transform, _ = face_crop(image, box, size, margin)
+            crops.append(np.round(crop * 255).astype(np.uint8))
+            transforms.append(transform)
+        faces = {"images": np.stack(crops), "transforms": np.stack(transforms)}
+        images = [image] * len(boxes)
+        if self.approach == "cascade":
+            return predict_cascade(self.models["cascade_stage1"], self.models["cascade_stage2"],
+                                   faces, images)[0]
+        first = predict_faces(self.models["end_to_end"], faces)
+        if self.approach == "end_to_end":
+            return first
+        regions = {r: self.models[f"region_{r}"] for r in REGIONS}
+        if self.approach == "region":
+            squares = {r: squares_from_shapes(first, r) for r in REGIONS}
+        else:
+            centres, sides = predict_boxes(self.models["boxes"], faces)
+            squares = {r: (centres[:, i], sides[:, i]) for i, r in enumerate(REGIONS)}
+        return refine_with_regions(first, images, squares, regions,
+                                   self.manifest["region_size"])[0]
+
+    def __call__(self, image, boxes=None):
+        """Faces of an RGB image: ``[{"box": [x0, y0, x1, y1] (1-based), "points": (68, 2)}]``
+        with points as 0-based pixel centres (OpenCV's and dlib's convention)."""
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=-1)
+        boxes = self.detect(image) if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
+        if not len(boxes):
+            return []
+        points = self.landmarks(image[..., :3], boxes)
+        return [{"box": box.tolist(), "points": pts} for box, pts in zip(boxes, points)]
+
+
+_DEFAULT = {}
+
+
+def predict(image, boxes=None, approach="cascade", weights_dir=None):
+    """``fkd_utils.predict(image)``: list of faces, each ``{"box", "points" (68, 2)}``.
+
+    ``image`` is an RGB array or a path. The landmarker is loaded once and reused.
+    """
+    from .io import read_image
+    if isinstance(image, (str, os.PathLike)):
+        image = read_image(image)
+    key = (str(weights_dir), approach)
+    if key not in _DEFAULT:
+        _DEFAULT[key] = Landmarker(weights_dir, approach)
+    return _DEFAULT[key](image, boxes)
+
+
+def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, command="",
+                   models=None, calibration_every=8, log=print):
+    """Write the models of ``approaches`` (trained or loaded via ``get_models``) to a weights
+    folder with its manifest; returns the manifest.
+
+    The manifest records the validation metrics of each approach when the data has a
+    validation split, and a face-detector calibration measured on every
+    ``calibration_every``-th training image.
+    """
+    from .data import available_splits, check
+    from .detect import calibrate
+    from .metrics import evaluate
+    from .pipeline import get_models, run_approaches
+    from .preprocess import data_fingerprint, face_boxes, read_samples
+    from .profiles import get_profile
+    from .data import split_samples
+    p = get_profile(profile)
+    out_dir = Path(out_dir or paths.home() / "weights" / p.name)
+    approaches = [APPROACH_ALIASES.get(a, a) for a in approaches]
+    models = models or get_models(approaches, p, data_dir)
+    files, described = {}, {}
+    for name, model in models.items():
+        for path in export_model(model, out_dir, name):
+            files[path.name] = sha256(path)
+        described[name] = {"input_size": int(model.input_shape[1]),
+                           "outputs": int(model.output_shape[-1]), "params": int(model.count_params())}
+    metrics = {}
+    if "validation" in available_splits(data_dir):
+        preds = run_approaches(p, data_dir, "validation", models, approaches)
+        metrics = {name: evaluate(pred.points, pred.gt)["68"]["all"] | {
+            "nme_51": evaluate(pred.points, pred.gt)["51"]["all"]["nme"]} for name, pred in preds.items()}
+    samples = split_samples(data_dir, "train")[::calibration_every]
+    images, _ = read_samples(samples)
+    boxes, _ = face_boxes(samples, data_dir, "bb_detector")
+    calibration = calibrate(images, boxes)
+    report = check(data_dir)
+    manifest = {
+        "profile": p.name, "image_size": p.image_size, "region_size": p.region_size,
+        "face_margin": p.face_margin, "approaches": approaches, "models": described,
+        "files": files, "training_data": {"data_dir": str(data_dir),
+                                          "fingerprint": data_fingerprint(data_dir),
+                                          "counts": {k: v["count"] for k, v in report["splits"].items()}},
+        "validation_metrics": metrics, "detector_calibration": calibration.to_dict(),
+        "command": command, "license_note": RESEARCH_NOTE,
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    log(f"wrote {len(described)} models to {out_dir} "
+        f"({sum((out_dir / f).stat().st_size for f in files) / 1e6:.1f} MB)")
+    return manifest
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+
+
+def expand_inputs(inputs):
+    """Files given directly, plus the images inside given directories (sorted)."""
+    files = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(item)
+    return files
+
+
+def save_overlay(path, image, faces):
+    """The image with each face box and its 68 points drawn."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    height, width = image.shape[:2]
+    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.imshow(image)
+    for face in faces:
+        x0, y0, x1, y1 = np.asarray(face["box"]) - 1
+        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="yellow", lw=1))
+        ax.scatter(*np.asarray(face["points"]).T, s=max(2, width / 150), c="red", linewidths=0)
+    ax.set_axis_off()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True, log=print):
+    """Run a landmarker on files and folders; write ``<stem>.json`` (+ ``<stem>.png`` overlay)
+    per image into ``out_dir``. Unreadable files and images without a face are reported and
+    skipped. Returns ``{"images": [...], "skipped": [...], "no_face": [...]}``."""
+    from tqdm.auto import tqdm
+    from .io import read_image
+    files = expand_inputs(inputs)
+    out_dir = Path(out_dir) if out_dir else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"images": [], "skipped": [], "no_face": []}
+    for path in tqdm(files, disable=not progress or len(files) < 2, desc="fkd predict"):
+        try:
+            image = read_image(path)
+        except DataError as err:
+            summary["skipped"].append({"file": str(path), "reason": str(err)})
+            log(f"skipped {err}")
+            continue
+        faces = landmarker(image)
+        record = {"file": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
+                  "approach": landmarker.approach, "points_convention": "0-based pixel centres",
+                  "faces": [{"box": f["box"], "points": np.round(f["points"], 2).tolist()}
+                            for f in faces]}
+        summary["images"].append(record)
+        if not faces:
+            summary["no_face"].append(str(path))
+            log(f"{path}: no face found")
+        if out_dir:
+            (out_dir / f"{path.stem}.json").write_text(json.dumps(record))
+            if overlays:
+                save_overlay(out_dir / f"{path.stem}.png", image, faces)
+    return summary
