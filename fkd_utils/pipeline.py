@@ -154,6 +154,15 @@ def check_model(model, spec, path):
                         "matching profile")
 
 
+def _shipped_model(profile, name):
+    """A model exported to ``weights/<profile>/`` (e.g. the committed real-face weights)."""
+    from .landmarker import import_model, read_weights_manifest, shipped_weights_dir
+    folder = shipped_weights_dir(profile)
+    if not (folder / f"{name}.json").is_file():
+        return None
+    return import_model(folder, name, read_weights_manifest(folder))
+
+
 def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=None,
               epochs=None):
     """Load a trained model of this profile, or train it (and save it) when absent.
@@ -166,6 +175,14 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
     spec = (specs or model_specs(p))[name]
     path = model_path(p, name)
     fingerprint = data_fingerprint(data_dir)
+    if not path.is_file() and not retrain:
+        shipped = _shipped_model(p.name, name)
+        if shipped is not None:
+            check_model(shipped, spec, f"weights/{p.name}/{name}")
+            return shipped
+        if p.name == "real":
+            raise DataError(f"weights/real/{name}: no shipped weights for this model; train "
+                            "them with 'fkd train --profile real' or pass retrain=True")
     if path.is_file() and not retrain:
         manifest = read_manifest(path) or {}
         if manifest.get("data_fingerprint") not in (None, fingerprint):

@@ -8,7 +8,11 @@ from .metrics import evaluate, nme
 
 LABELS = {"mean_shape": "mean shape (baseline)", "end_to_end": "1. end-to-end",
           "region": "2. region-specific", "box": "3. region + box ResNet",
-          "oracle": "oracle (GT regions, upper bound)", "cascade": "ours: cascade"}
+          "oracle": "oracle (GT regions, upper bound)", "cascade": "ours: cascade",
+          "cascade_own_detector": "ours: cascade, fkd predict's own detector",
+          "dlib_300w_boxes": "dlib shape predictor, 300-W boxes",
+          "dlib_own_detector": "dlib shape predictor, its own detector"}
+ORDER = tuple(LABELS)
 
 
 def label(name):
@@ -37,3 +41,28 @@ def summary_frame(predictions, points=68):
 def errors_by_approach(predictions, points=68):
     """Per-image NME of each approach, for CED plots."""
     return {label(name): nme(pred.points, pred.gt, points) for name, pred in predictions.items()}
+
+
+def markdown_table(results, split, points=68):
+    """A Markdown table (one row per approach) from ``results.json`` content."""
+    lines = [f"| approach | images | NME % | AUC@0.08 % | FR@0.08 % |", "|---|---|---|---|---|"]
+    names = sorted((n for n in results if split in results[n]),
+                   key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+    for name in names:
+        row = results[name][split][str(points)]["all"]
+        lines.append(f"| {label(name)} | {row['n']} | {100 * row['nme']:.2f} | "
+                     f"{100 * row['auc']:.1f} | {100 * row['fr']:.1f} |")
+    return "\n".join(lines)
+
+
+def update_readme(readme, key, text):
+    """Replace the block between ``<!-- key:begin -->`` and ``<!-- key:end -->`` in a file."""
+    import re
+    from pathlib import Path
+    readme = Path(readme)
+    content = readme.read_text()
+    begin, end = f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
+    if begin not in content or end not in content:
+        raise ValueError(f"{readme}: no '{begin}' ... '{end}' block to fill")
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    readme.write_text(pattern.sub(lambda _: f"{begin}\n{text}\n{end}", content))

@@ -60,7 +60,8 @@ def _failure_message(notebook, err):
     return f"{notebook.name} failed{where}: {ename}: {evalue}"
 
 
-def run_notebook(notebook, out_dir, parameters, data_hash, force=False, log=print):
+def run_notebook(notebook, out_dir, parameters, data_hash, force=False, log=print,
+                 cell_timeout=None):
     """Execute one notebook unless an up-to-date executed copy exists; returns its record."""
     import papermill as pm
     out = Path(out_dir) / notebook.name
@@ -76,7 +77,8 @@ def run_notebook(notebook, out_dir, parameters, data_hash, force=False, log=prin
     start = time.time()
     try:
         pm.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name="python3",
-                            cwd=str(notebook.parent), progress_bar=False, log_output=False)
+                            cwd=str(notebook.parent), progress_bar=False, log_output=False,
+                            execution_timeout=cell_timeout)
     except Exception as err:  # papermill raises PapermillExecutionError with the cell's error
         raise NotebookFailed(_failure_message(notebook, err)) from None
     record = {"notebook": notebook.name, "key": key, "wall_time_s": round(time.time() - start, 1),
@@ -135,7 +137,9 @@ def reproduce(profile="quick", data_dir="", only=None, force=False, seed=42, log
     records, start = [], time.time()
     for i, nb in enumerate(selected, 1):
         log(f"[{i}/{len(selected)}] {nb.name}")
-        records.append(run_notebook(nb, out_dir, parameters, data_hash, force, log))
+        # a hung cell fails the quick run instead of blocking CI; long profiles train for hours
+        timeout = 900 if p.name == "quick" else None
+        records.append(run_notebook(nb, out_dir, parameters, data_hash, force, log, timeout))
     results = collect_results(p.name, resolved)
     results_path = paths.results_dir(p.name) / "results.json"
     results_path.parent.mkdir(parents=True, exist_ok=True)

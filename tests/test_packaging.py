@@ -18,11 +18,11 @@ def _name(requirement):
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = set(project["dependencies"])
-    for extra in ("notebooks", "dev"):
+    for extra in ("notebooks", "dev", "peers"):
         wanted |= set(project["optional-dependencies"][extra])
     env_lines = [ln.strip()[2:].strip() for ln in (ROOT / "environment.yml").read_text().splitlines()
                  if ln.strip().startswith("- ") and not ln.strip().startswith("- -e")]
-    listed = {ln for ln in env_lines if not ln.startswith(("python", "pip"))} | \
+    listed = {ln for ln in env_lines if not ln.startswith(("python", "pip", "conda-forge"))} | \
              {ln for ln in env_lines if ln.startswith("pillow")}
     assert {_name(r): r for r in wanted} == {_name(r): r for r in listed}
 
