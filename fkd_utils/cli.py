@@ -93,7 +93,7 @@ def cmd_reproduce(args):
 
 def cmd_predict(args):
     from .landmarker import Landmarker, predict_files
-    landmarker = Landmarker(args.weights, args.approach)
+    landmarker = Landmarker(args.weights, args.approach, args.detector)
     summary = predict_files(args.inputs, landmarker, args.out, overlays=not args.no_overlay,
                             log=lambda msg: print(msg, file=sys.stderr))
     if args.json:
@@ -175,6 +175,8 @@ def build_parser():
                     choices=("cascade", "end-to-end", "region", "box"))
     pr.add_argument("--out", default="fkd-predictions", help="folder for <image>.json and overlays")
     pr.add_argument("--weights", default=None, help="weights folder (default: the shipped weights/real)")
+    pr.add_argument("--detector", choices=("hog", "haar", "lbp"), default=None,
+                    help="face detector: hog (dlib, default), haar (OpenCV, faster), lbp")
     pr.add_argument("--json", action="store_true", help="print the results as JSON")
     pr.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs")
     pr.set_defaults(func=cmd_predict)

@@ -97,7 +97,7 @@ class Landmarker:
     ``approach``: ``cascade`` (ours, the default), ``end-to-end``, ``region`` or ``box``.
     """
 
-    def __init__(self, weights_dir=None, approach="cascade"):
+    def __init__(self, weights_dir=None, approach="cascade", detector=None):
         self.weights_dir = Path(weights_dir or shipped_weights_dir())
         self.manifest = read_weights_manifest(self.weights_dir)
         if approach not in APPROACH_ALIASES:
@@ -111,8 +111,16 @@ class Landmarker:
                             f"which this weights folder lacks (it has {sorted(self.manifest['models'])})")
         self.models = {n: import_model(self.weights_dir, n, self.manifest) for n in needed}
         self._check_sizes()
-        calibration = self.manifest.get("detector_calibration")
-        self.detector = FaceDetector(Calibration(**calibration) if calibration else None)
+        self.set_detector(detector)
+
+    def set_detector(self, backend=None):
+        """Use a face detector backend (hog, haar, lbp) with its calibration from the manifest."""
+        from .detect import default_backend
+        backend = backend or default_backend()
+        calibrations = self.manifest.get("detector_calibration", {})
+        calibration = calibrations.get(backend)
+        self.detector = FaceDetector(Calibration(**calibration) if calibration else None,
+                                     backend=backend)
 
     def _check_sizes(self):
         for name, model in self.models.items():
@@ -214,7 +222,12 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
     samples = split_samples(data_dir, "train")[::calibration_every]
     images, _ = read_samples(samples)
     boxes, _ = face_boxes(samples, data_dir, "bb_detector")
-    calibration = calibrate(images, boxes)
+    calibration = {}
+    for backend in FaceDetector.BACKENDS:
+        try:
+            calibration[backend] = calibrate(images, boxes, FaceDetector(backend=backend)).to_dict()
+        except (ImportError, ValueError) as err:  # backend not installed, or it finds no face
+            log(f"no {backend} calibration: {err}")
     report = check(data_dir)
     manifest = {
         "profile": p.name, "image_size": p.image_size, "region_size": p.region_size,
@@ -222,7 +235,7 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
         "files": files, "training_data": {"data_dir": str(data_dir),
                                           "fingerprint": data_fingerprint(data_dir),
                                           "counts": {k: v["count"] for k, v in report["splits"].items()}},
-        "validation_metrics": metrics, "detector_calibration": calibration.to_dict(),
+        "validation_metrics": metrics, "detector_calibration": calibration,
         "command": command, "license_note": RESEARCH_NOTE,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -31,7 +31,7 @@ def weights(tmp_path_factory):
         described[name] = {"input_size": spec.input_size, "outputs": 136}
     manifest = {"profile": "quick", "image_size": 64, "region_size": 32, "face_margin": 0.2,
                 "models": described, "files": files,
-                "detector_calibration": {"dx": 0.0, "dy": 0.1, "scale": 0.9, "n": 1}}
+                "detector_calibration": {"hog": {"dx": 0.0, "dy": 0.1, "scale": 0.9, "n": 1}}}
     (out / "manifest.json").write_text(json.dumps(manifest))
     return out
 
@@ -65,6 +65,13 @@ def test_tampered_or_mismatched_weights_are_refused(weights, tmp_path):
         landmarker.Landmarker(weights, "box")
     with pytest.raises(DataError, match="no manifest"):
         landmarker.Landmarker(tmp_path)
+
+
+def test_detector_calibration_comes_from_the_manifest(weights):
+    lm = landmarker.Landmarker(weights)
+    assert lm.detector.backend == "hog" and lm.detector.calibration.scale == 0.9
+    lm.set_detector("haar")
+    assert lm.detector.backend == "haar" and lm.detector.calibration.scale == 1.0  # none stored
 
 
 def test_user_boxes_give_68_points_per_face(weights):

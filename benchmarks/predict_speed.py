@@ -1,0 +1,53 @@
+"""Faces per second of ``fkd predict`` end to end on 2 CPU cores: decode, detect, crop, predict.
+
+    python benchmarks/predict_speed.py [IMAGES_DIR] [--weights DIR] [--approach cascade]
+                                       [--detector hog|haar] [--limit 200] [--batch]
+
+Defaults: the shipped real-face weights and ``../shared/data/300w/helen/testset``. Prints one
+line per setting, e.g. ``cascade hog: 200 images, 199 faces, 23.4 faces/s``.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fkd_utils.io import read_image  # noqa: E402
+from fkd_utils.landmarker import IMAGE_SUFFIXES, Landmarker  # noqa: E402
+
+
+def run(files, landmarker):
+    start, faces = time.perf_counter(), 0
+    for path in files:
+        faces += len(landmarker(read_image(path)))
+    return faces, time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("images", nargs="?",
+                        default=str(Path(__file__).resolve().parents[2] / "shared/data/300w/helen/testset"))
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--approach", nargs="+", default=["cascade", "end-to-end"])
+    parser.add_argument("--detector", nargs="+", default=["hog", "haar"])
+    parser.add_argument("--limit", type=int, default=200)
+    args = parser.parse_args(argv)
+    files = sorted(p for p in Path(args.images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = files[: args.limit]
+    for approach in args.approach:
+        try:
+            landmarker = Landmarker(args.weights, approach)
+        except Exception as err:  # a weights folder without this approach's models
+            print(f"{approach}: skipped ({err})")
+            continue
+        for backend in args.detector:
+            landmarker.set_detector(backend)
+            run(files[:3], landmarker)  # warm-up: first calls build the graphs
+            faces, seconds = run(files, landmarker)
+            print(f"{approach} {backend}: {len(files)} images, {faces} faces, "
+                  f"{faces / seconds:.1f} faces/s ({1000 * seconds / len(files):.1f} ms/image)")
+
+
+if __name__ == "__main__":
+    main()
