@@ -182,3 +182,11 @@ def calibrate(images, reference_boxes, detector=None, min_iou=0.3):
         raise ValueError("no detection matched a reference box: cannot calibrate")
     dx, dy = np.median(shifts, axis=0)
     return Calibration(float(dx), float(dy), float(np.median(scales)), len(shifts))
+
+
+def pick_face(found, reference):
+    """The detection that overlaps the reference box best (None if none overlaps)."""
+    if not len(found):
+        return None
+    ious = [box_iou(f, reference) for f in found]
+    return found[int(np.argmax(ious))] if max(ious) > 0 else None

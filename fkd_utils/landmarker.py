@@ -314,21 +314,12 @@ def predict_split_from_files(landmarker, data_dir, split, name=None):
     """``fkd predict`` end to end on a split's image files: its own detector finds the faces;
     the detection overlapping the 300-W box is scored (images where it finds none fall back
     to the 300-W detector box, counted in ``info["fallbacks"]``). Returns a Prediction."""
-    from .data import split_samples
-    from .io import pixels_to_pts, read_image, read_pts
-    from .peers import pick_face
-    from .pipeline import Prediction
-    from .preprocess import face_boxes
-    samples = split_samples(data_dir, split)
-    boxes, _ = face_boxes(samples, data_dir, "bb_detector")
-    shapes, fallbacks = [], 0
-    for sample, box in zip(samples, boxes):
-        image = read_image(sample.image_path)
+    from .detect import pick_face
+    from .pipeline import predict_split_per_image
+
+    def predict_one(image, box):
         chosen = pick_face(landmarker.detect(image), box)
-        fallbacks += chosen is None
-        shapes.append(landmarker.landmarks(image, (box if chosen is None else chosen)[None])[0])
-    return Prediction(name or f"{landmarker.approach}_own_detector", split,
-                      np.array([s.id for s in samples]), pixels_to_pts(np.stack(shapes)),
-                      np.array([s.subset for s in samples]),
-                      np.stack([read_pts(s.pts_path) for s in samples]),
-                      {"detector": landmarker.detector.backend, "fallbacks": int(fallbacks)})
+        return landmarker.landmarks(image, (box if chosen is None else chosen)[None])[0], chosen is None
+
+    return predict_split_per_image(data_dir, split, name or f"{landmarker.approach}_own_detector",
+                                   predict_one, {"detector": landmarker.detector.backend})

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .detect import pick_face  # noqa: F401  (re-exported for callers of the peer)
 from .io import DataError
 
 DLIB_MODEL = "shape_predictor_68_face_landmarks.dat"
@@ -69,15 +70,6 @@ class DlibLandmarker:
         return np.array(points).reshape(-1, 68, 2), boxes
 
 
-def pick_face(found, reference):
-    """The detection that overlaps the reference box best (None if none overlaps)."""
-    from .detect import box_iou
-    if not len(found):
-        return None
-    ious = [box_iou(f, reference) for f in found]
-    return found[int(np.argmax(ious))] if max(ious) > 0 else None
-
-
 def predict_split(data_dir, split, box_source="bb_detector"):
     """dlib on every image of a split: a :class:`fkd_utils.pipeline.Prediction`.
 
@@ -85,25 +77,14 @@ def predict_split(data_dir, split, box_source="bb_detector"):
     300-W box is used, and images where it finds none fall back to the 300-W box (counted in
     ``info["fallbacks"]``).
     """
-    from .data import split_samples
-    from .io import pixels_to_pts, read_image, read_pts
-    from .pipeline import Prediction
-    from .preprocess import face_boxes
+    from .pipeline import predict_split_per_image
     if box_source not in BOX_SOURCES:
         raise ValueError(f"box_source must be one of {BOX_SOURCES}, got {box_source!r}")
-    samples = split_samples(data_dir, split)
-    boxes, _ = face_boxes(samples, data_dir, "bb_detector")
     landmarker = DlibLandmarker()
-    shapes, fallbacks = [], 0
-    for sample, box in zip(samples, boxes):
-        image = read_image(sample.image_path)
-        if box_source == "own":
-            chosen = pick_face(landmarker.detect(image), box)
-            fallbacks += chosen is None
-            box = box if chosen is None else chosen
-        shapes.append(landmarker(image, box[None])[0][0])
+
+    def predict_one(image, box):
+        chosen = pick_face(landmarker.detect(image), box) if box_source == "own" else box
+        return landmarker(image, (box if chosen is None else chosen)[None])[0][0], chosen is None
+
     name = "dlib_300w_boxes" if box_source == "bb_detector" else "dlib_own_detector"
-    return Prediction(name, split, np.array([s.id for s in samples]), pixels_to_pts(np.stack(shapes)),
-                      np.array([s.subset for s in samples]),
-                      np.stack([read_pts(s.pts_path) for s in samples]),
-                      {"box_source": box_source, "fallbacks": int(fallbacks)})
+    return predict_split_per_image(data_dir, split, name, predict_one, {"box_source": box_source})

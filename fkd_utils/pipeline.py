@@ -457,3 +457,23 @@ def load_saved(profile, data_dir, split, approaches=None):
             _, points = load_predictions(path, ids=list(ids))
             found[name] = Prediction(name, split, ids, points, subsets, gt)
     return found
+
+
+def predict_split_per_image(data_dir, split, name, predict_one, info=None):
+    """Run ``predict_one(image, box) -> (shape (68, 2) 0-based, fell_back)`` on every image of
+    a split, given its 300-W detector box; returns a Prediction, counting fallbacks in
+    ``info["fallbacks"]``. Used for dlib and for ``fkd predict`` end to end from the files."""
+    from .data import split_samples
+    from .io import read_image, read_pts
+    from .preprocess import face_boxes
+    samples = split_samples(data_dir, split)
+    boxes, _ = face_boxes(samples, data_dir, "bb_detector")
+    shapes, fallbacks = [], 0
+    for sample, box in zip(samples, boxes):
+        shape, fell_back = predict_one(read_image(sample.image_path), box)
+        shapes.append(shape)
+        fallbacks += bool(fell_back)
+    return Prediction(name, split, np.array([s.id for s in samples]), pixels_to_pts(np.stack(shapes)),
+                      np.array([s.subset for s in samples]),
+                      np.stack([read_pts(s.pts_path) for s in samples]),
+                      {**(info or {}), "fallbacks": int(fallbacks)})
