@@ -1,23 +1,29 @@
-"""One-setting-at-a-time ablations of the end-to-end model (notebook 06, paper Fig. 5a-d).
+"""One-setting-at-a-time ablations (notebooks 06 and 09).
 
-Each ablation trains approach 1 through the same code (:func:`fkd_utils.pipeline.get_model`)
-with one setting changed: number of dense layers, optimizer, batch size, augmentation on/off.
-The profile sets the budget (``ablation_epochs``, ``ablation_batch_sizes``). Models are
-evaluated on the held-out tenth of the training images that drives model selection (the role
-the paper's validation set plays), so no measured split is used to choose anything.
+Each variant trains a model through the same code (:func:`fkd_utils.pipeline.get_model`) with
+one setting changed, with the profile's budget (``ablation_epochs``, ``ablation_batch_sizes``).
+
+* Notebook 06 (paper Fig. 5a-d): the paper's end-to-end model, varying dense layers, optimizer,
+  batch size and augmentation, evaluated on the held-out tenth of the training images that
+  drives model selection (the role the paper's validation set plays).
+* Notebook 09 (ours): the first stage of our cascade, varying head, loss, target
+  standardisation, input size and precision, *measured* on the validation split (the real
+  copy's HELEN test images) next to the baselines; nothing is chosen on it automatically.
 """
+import json
 from dataclasses import replace
 
 import numpy as np
 
 from .augment import NO_AUGMENT
 from .metrics import nme
-from .pipeline import get_model, model_specs, predict_points, training_arrays
+from .pipeline import (face_set, get_model, model_path, model_specs, predict_faces, predict_points,
+                       read_manifest, training_arrays)
 from .profiles import get_profile
 
 
 def settings(profile):
-    """``{setting: {label: spec changes}}`` for the profile."""
+    """The paper's ablations: ``{setting: {label: spec changes}}`` for the profile."""
     p = get_profile(profile)
     return {
         "dense layers": {f"{k} dense": {"dense_layers": k} for k in (1, 2, 3)},
@@ -27,27 +33,75 @@ def settings(profile):
     }
 
 
-def _model_name(setting, label):
-    return "ablation_" + "".join(c if c.isalnum() else "_" for c in f"{setting}_{label}")
+def our_settings(profile):
+    """Our model's ablations around the first stage of the cascade."""
+    p = get_profile(profile)
+    paper_head = {"head": "paper", "loss": "mse", "precision": "float32", "reduce_lr": False}
+    return {
+        "head and loss": {"paper head, MSE": paper_head,
+                          "spatial head, MSE": {"loss": "mse"},
+                          "spatial head, L1": {},
+                          "spatial head, Wing": {"loss": "wing"}},
+        "target standardisation": {"standardised": {}, "raw pixels": {"standardize": False}},
+        "input size": {f"{s} px": {"input_size": s} for s in sorted({96, p.image_size, 160})},
+        "precision": {"mixed bfloat16": {}, "float32": {"precision": "float32"}},
+    }
+
+
+def _model_name(prefix, setting, label):
+    return prefix + "".join(c if c.isalnum() else "_" for c in f"{setting}_{label}")
+
+
+def _train_time(profile, name):
+    return (read_manifest(model_path(profile, name)) or {}).get("train_time_s", np.nan)
+
+
+def _variants(base, table, prefix):
+    for label, changes in table.items():
+        spec = replace(base, **changes)
+        # variants equal to the baseline share one model
+        name = f"{prefix}baseline" if spec == base else _model_name(prefix, "", label)
+        yield label, replace(spec, name=name)
 
 
 def run_setting(setting, profile, data_dir, retrain=False, seed=0, verbose=0):
-    """Train every variant of one setting; returns ``{label: per-image errors (68 points)}``
-    on the selection set, plus the training times under the key ``"_time_s"``."""
+    """Train every variant of one of the paper's settings; returns ``{label: per-image errors
+    (68 points)}`` on the selection set, and the training times under ``"_time_s"``."""
     p = get_profile(profile)
     base = model_specs(p)["end_to_end"]
     _, (images, points), _ = training_arrays(base, data_dir, p, seed)
     errors, times = {}, {}
-    for label, changes in settings(p)[setting].items():
-        spec = replace(base, **changes)
-        # variants equal to the baseline (1 dense, adam, batch 16, augmented) share one model
-        name = "ablation_baseline" if spec == base else _model_name(setting, label)
-        spec = replace(spec, name=name)
-        model = get_model(name, p, data_dir, retrain, verbose, seed, specs={name: spec},
+    for label, spec in _variants(base, settings(p)[setting], "ablation_"):
+        model = get_model(spec.name, p, data_dir, retrain, verbose, seed, specs={spec.name: spec},
                           epochs=p.ablation_epochs)
-        pred = predict_points(model, images)
-        errors[label] = nme(pred, points)
-        from .pipeline import model_path, read_manifest
-        times[label] = (read_manifest(model_path(p, name)) or {}).get("train_time_s", np.nan)
+        errors[label] = nme(predict_points(model, images), points)
+        times[label] = _train_time(p, spec.name)
     errors["_time_s"] = times
     return errors
+
+
+def run_our_setting(setting, profile, data_dir, split="validation", retrain=False, seed=0,
+                    verbose=0):
+    """Train every variant of one of our settings; returns ``{label: per-image errors}``
+    (68 points) measured on ``split``, and the training times under ``"_time_s"``."""
+    p = get_profile(profile)
+    base = model_specs(p)["cascade_stage1"]
+    errors, times = {}, {}
+    for label, spec in _variants(base, our_settings(p)[setting], "ours_"):
+        model = get_model(spec.name, p, data_dir, retrain, verbose, seed, specs={spec.name: spec},
+                          epochs=p.ablation_epochs)
+        faces = face_set(spec, data_dir, split, p)
+        errors[label] = nme(predict_faces(model, faces), faces["points"])
+        times[label] = _train_time(p, spec.name)
+    errors["_time_s"] = times
+    return errors
+
+
+def as_rows(runs):
+    """Table rows (setting, variant, NME/AUC/FR in %, training seconds) from ``run_*`` results."""
+    from .metrics import auc, failure_rate
+    return [{"setting": setting, "variant": label, "NME %": 100 * e.mean(),
+             "AUC@0.08 %": 100 * auc(e), "FR@0.08 %": 100 * failure_rate(e),
+             "train s": errors["_time_s"][label]}
+            for setting, errors in runs.items() for label, e in errors.items()
+            if not label.startswith("_")]

@@ -61,6 +61,7 @@ class ModelSpec:
     dense_layers: int = 1
     optimizer: str = "adam"
     batch_size: int | None = None   # None: the profile's
+    standardize: bool = True        # spatial head: standardise targets by their mean and std
 
     def manifest(self):
         return {"name": self.name, "target": self.target, "input_size": self.input_size,
@@ -68,7 +69,7 @@ class ModelSpec:
                 "head": self.head, "loss": self.loss, "augment": self.augment.to_dict(),
                 "precision": self.precision, "reduce_lr": self.reduce_lr, "crop": self.crop,
                 "dense_layers": self.dense_layers, "optimizer": self.optimizer,
-                "batch_size": self.batch_size}
+                "batch_size": self.batch_size, "standardize": self.standardize}
 
 
 def model_specs(profile):
@@ -193,6 +194,8 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
         return model
     fit, select, mask = training_arrays(spec, data_dir, p, seed)
     mean, std = target_stats(fit[1], spec.target)
+    if not spec.standardize:  # raw pixels: an identity Normalization layer
+        mean, std = np.zeros_like(mean), np.ones_like(std)
     model = build_resnet(spec.input_size, target_size(spec.target), spec.stages, spec.head,
                          spec.dense_layers, precision=spec.precision, target_mean=mean,
                          target_std=std, name=name)

@@ -17,6 +17,8 @@ from . import paths
 from .profiles import get_profile
 
 NOTEBOOKS_DIR = paths.PROJECT_ROOT / "notebooks"
+#: Notebooks that only train (ablations); the ``real`` profile evaluates shipped weights only.
+TRAINING_ONLY = ("06", "09")
 PACKAGES = ("numpy", "scipy", "scikit-image", "matplotlib", "keras", "tensorflow-cpu",
             "tensorflow", "jax", "papermill", "ipywidgets")
 
@@ -133,6 +135,11 @@ def reproduce(profile="quick", data_dir="", only=None, force=False, seed=42, log
     out_dir = paths.runs_dir(p.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     selected = notebooks(only)
+    if p.name == "real":
+        skipped = [nb.name for nb in selected if nb.name[:2] in TRAINING_ONLY]
+        selected = [nb for nb in selected if nb.name[:2] not in TRAINING_ONLY]
+        if skipped:
+            log(f"profile real evaluates shipped weights; not running {', '.join(skipped)} (they train)")
     log(f"fkd reproduce: profile {p.name}, data {resolved}, {len(selected)} notebooks -> {out_dir}")
     records, start = [], time.time()
     for i, nb in enumerate(selected, 1):
