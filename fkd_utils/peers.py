@@ -88,3 +88,16 @@ def predict_split(data_dir, split, box_source="bb_detector"):
 
     name = "dlib_300w_boxes" if box_source == "bb_detector" else "dlib_own_detector"
     return predict_split_per_image(data_dir, split, name, predict_one, {"box_source": box_source})
+
+
+def measured(profile, data_dir, split, box_source="bb_detector"):
+    """dlib's prediction on a split, read from ``results/<profile>/`` when an earlier notebook
+    saved it, else computed and saved there (notebooks 05 and 08 share it)."""
+    from .pipeline import load_saved
+    name = "dlib_300w_boxes" if box_source == "bb_detector" else "dlib_own_detector"
+    saved = load_saved(profile, data_dir, split, [name])
+    if name in saved:
+        return saved[name]
+    pred = predict_split(data_dir, split, box_source)
+    pred.save(profile)
+    return pred

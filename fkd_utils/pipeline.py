@@ -452,10 +452,13 @@ def load_saved(profile, data_dir, split, approaches=None):
     """
     from .data import ground_truth
     ids, subsets, gt = ground_truth(data_dir, split)
+    from .report import ORDER
     found = {}
-    names = approaches or ("mean_shape",) + APPROACHES + OUR_APPROACHES
-    for name in names:
-        path = paths.results_dir(get_profile(profile).name) / f"{name}_{split}.npz"
+    folder = paths.results_dir(get_profile(profile).name)
+    present = [f.name[: -len(f"_{split}.npz")] for f in folder.glob(f"*_{split}.npz")]
+    rank = lambda n: ORDER.index(n) if n in ORDER else len(ORDER)
+    for name in approaches or sorted(present, key=rank):
+        path = folder / f"{name}_{split}.npz"
         if path.is_file():
             _, points = load_predictions(path, ids=list(ids))
             found[name] = Prediction(name, split, ids, points, subsets, gt)
