@@ -64,3 +64,15 @@ def test_quick_reproduction_of_every_notebook():
     # a second run finds everything up to date
     again = reproduce.reproduce("quick", log=lambda *_: None)
     assert all(r["skipped"] for r in again["notebooks"])
+
+
+@pytest.mark.slow
+def test_notebook_02_trains_and_predicts_on_jax(tmp_path, monkeypatch):
+    pytest.importorskip("jax")
+    monkeypatch.setenv("KERAS_BACKEND", "jax")  # the papermill kernel inherits it
+    nb = reproduce.notebooks(["02"])[0]
+    record = reproduce.run_notebook(nb, tmp_path, {"profile": "quick", "retrain": True}, "jax",
+                                    force=True, log=lambda *_: None)
+    executed = nbformat.read(tmp_path / nb.name, 4)
+    text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "val_loss" in text and not record["skipped"]
