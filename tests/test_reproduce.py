@@ -75,4 +75,4 @@ def test_notebook_02_trains_and_predicts_on_jax(tmp_path, monkeypatch):
                                     force=True, log=lambda *_: None)
     executed = nbformat.read(tmp_path / nb.name, 4)
     text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
-    assert "val_loss" in text and not record["skipped"]
+    assert "Keras backend: jax" in text and "val_loss" in text and not record["skipped"]
