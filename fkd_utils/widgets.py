@@ -16,6 +16,7 @@ Errors are the 300-W ones (:mod:`fkd_utils.metrics`): distances divided by the g
 outer-eye-corner distance. Points are 1-based (``.pts``) in :class:`Result` and 0-based pixel
 centres once drawn.
 """
+import base64
 import html
 import io as _bytes_io
 from dataclasses import dataclass, field
@@ -386,15 +387,12 @@ class Inspector:
                 f"<b>{part}</b> ({100 * share:.0f} % of the sum of part errors)")
 
     def _display(self, fig):
-        """Show ``fig`` as a PNG in the output widget (only inside IPython: a plain script or a
-        test has no front end to show it, and would print the image's repr)."""
-        from IPython import get_ipython
-        from IPython.display import Image, display
-        if get_ipython() is None:
-            return
-        with self.output:
-            self.output.clear_output(wait=True)
-            display(Image(data=_figure_png(fig)))
+        """Put ``fig`` in the output widget as a PNG. The outputs are set as widget state, not
+        captured with ``with self.output: display(...)``: capturing makes a headless run
+        (papermill / nbclient) exchange messages with the kernel and can stall it."""
+        png = base64.b64encode(_figure_png(fig)).decode("ascii")
+        self.output.outputs = ({"output_type": "display_data", "metadata": {},
+                                "data": {"image/png": png, "text/plain": repr(fig)}},)
 
     # -- callbacks -------------------------------------------------------------------------------
     def _on_approach(self, change):

@@ -1,5 +1,7 @@
 """fkd_utils.widgets: results loading, ranking, dominant part, drawing, gallery and the
 inspector, driven without a browser on fake predictions with known errors."""
+import base64
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -263,11 +265,12 @@ def test_inspect_builds_and_displays(setup, monkeypatch):
     data_dir, _ = setup
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append(a))
-    monkeypatch.setattr("IPython.get_ipython", lambda: object())    # as if in a kernel
     inspector = widgets.inspect(PROFILE, data_dir, approach="box")
-    assert shown[-1] == (inspector.widget,)
+    assert shown == [(inspector.widget,)]
     assert inspector.current().approach == "box" and inspector.current().split == "validation"
-    (image,) = shown[-2]                                            # the case, as a PNG
-    assert image.data.startswith(b"\x89PNG")
+    (output,) = inspector.output.outputs                          # the case, as a PNG
+    png = base64.b64decode(output["data"]["image/png"])
+    assert output["output_type"] == "display_data" and png.startswith(b"\x89PNG")
     inspector.slider.value = 1
-    assert shown[-1][0].data != image.data
+    (after,) = inspector.output.outputs
+    assert after["data"]["image/png"] != output["data"]["image/png"]
