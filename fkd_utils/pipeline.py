@@ -244,11 +244,16 @@ def crop_faces_around(images, shapes, size, margin=REFINE_MARGIN):
 
 def predict_cascade(stage1, stage2, faces, images, flip_average=True):
     """Our coarse-to-fine regressor: stage 1 on the detector crop, stage 2 on a crop placed
-    around stage 1's shape. Returns (final, first) 0-based image points."""
+    around stage 1's shape; the result is the mean of the two stages' shapes.
+
+    Averaging was chosen on the held-out tenth of the real training images (model selection,
+    never the measured splits): NME 4.97 % (stage 1), 4.87 % (stage 2), 4.76 % (mean), cpu
+    profile. Returns (result, stage 1, stage 2) as 0-based image points.
+    """
     first = predict_faces(stage1, faces, flip_average)
     crops, transforms = crop_faces_around(images, first, stage2.input_shape[1])
-    final = from_crop(predict_points(stage2, crops, flip_average), transforms)
-    return final, first
+    second = from_crop(predict_points(stage2, crops, flip_average), transforms)
+    return (first + second) / 2.0, first, second
 
 
 def predict_boxes(model, faces):
@@ -372,7 +377,7 @@ def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
                                faces["subsets"], pixels_to_pts(gt), info)
 
     if "cascade" in approaches:
-        final, first = predict_cascade(models["cascade_stage1"], models["cascade_stage2"],
+        final, _, _ = predict_cascade(models["cascade_stage1"], models["cascade_stage2"],
                                        faces, images)
         keep("cascade", final)
     paper = [a for a in approaches if a in APPROACHES]
