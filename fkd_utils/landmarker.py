@@ -229,12 +229,16 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
         except (ImportError, ValueError) as err:  # backend not installed, or it finds no face
             log(f"no {backend} calibration: {err}")
     report = check(data_dir)
+    from .train import selection_mask
+    train_ids = [s.id for s in split_samples(data_dir, "train")]
+    selection = [i for i, m in zip(train_ids, selection_mask(train_ids)) if m]
     manifest = {
         "profile": p.name, "image_size": p.image_size, "region_size": p.region_size,
         "face_margin": p.face_margin, "approaches": approaches, "models": described,
         "files": files, "training_data": {"data_dir": str(data_dir),
                                           "fingerprint": data_fingerprint(data_dir),
                                           "counts": {k: v["count"] for k, v in report["splits"].items()}},
+        "model_selection_ids": selection,
         "validation_metrics": metrics, "detector_calibration": calibration,
         "command": command, "license_note": RESEARCH_NOTE,
     }

@@ -218,13 +218,13 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
 def predict_points(model, images, flip_average=False):
     """68 points (N, 68, 2) in crop pixels from uint8 crops; optionally averaged with the
     prediction on the mirrored crop (mapped back with the mirror permutation)."""
-    out = predict_targets(model, images).reshape(-1, 68, 2)
-    if flip_average:
-        mirrored = predict_targets(model, np.asarray(images)[:, :, ::-1]).reshape(-1, 68, 2)
-        mirrored = mirrored[:, list(MIRROR)]
-        mirrored[..., 0] = images.shape[2] - 1 - mirrored[..., 0]
-        out = (out + mirrored) / 2.0
-    return out
+    images = np.asarray(images)
+    if not flip_average:
+        return predict_targets(model, images).reshape(-1, 68, 2)
+    both = predict_targets(model, np.concatenate([images, images[:, :, ::-1]])).reshape(-1, 68, 2)
+    out, mirrored = both[: len(images)], both[len(images):][:, list(MIRROR)]
+    mirrored[..., 0] = images.shape[2] - 1 - mirrored[..., 0]
+    return (out + mirrored) / 2.0
 
 
 def predict_faces(model, faces, flip_average=False):

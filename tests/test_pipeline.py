@@ -74,7 +74,7 @@ def test_predictions_file_round_trip_and_id_checks(tmp_path):
 def test_flip_averaging_of_a_symmetric_predictor_changes_nothing():
     class Centre:
         """Predicts every point at the crop centre: invariant under the flip."""
-        def __call__(self, x, training=False):
+        def predict_on_batch(self, x):
             n, size = x.shape[0], x.shape[1]
             return np.full((n, 136), (size - 1) / 2.0, np.float32)
 
