@@ -134,15 +134,27 @@ class Landmarker:
 
     def landmarks(self, image, boxes):
         """68 points (K, 68, 2), 0-based pixel centres, for 1-based face boxes (K, 4)."""
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        return self.landmarks_many([image], [boxes])[0]
+
+    def landmarks_many(self, images, boxes_per_image):
+        """:meth:`landmarks` for many images at once: one batched pass of each model."""
         size, margin = self.manifest["image_size"], self.manifest["face_margin"]
-        crops, transforms = [], []
-        for box in boxes:
-            crop, transform, _ = face_crop(image, box, size, margin)
-            crops.append(np.round(crop * 255).astype(np.uint8))
-            transforms.append(transform)
+        crops, transforms, face_images, counts = [], [], [], []
+        for image, boxes in zip(images, boxes_per_image):
+            boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+            counts.append(len(boxes))
+            for box in boxes:
+                crop, transform, _ = face_crop(image, box, size, margin)
+                crops.append(np.round(crop * 255).astype(np.uint8))
+                transforms.append(transform)
+                face_images.append(image)
+        if not crops:
+            return [np.zeros((0, 68, 2)) for _ in images]
         faces = {"images": np.stack(crops), "transforms": np.stack(transforms)}
-        images = [image] * len(boxes)
+        points = self._predict(faces, face_images)
+        return np.split(points, np.cumsum(counts)[:-1])
+
+    def _predict(self, faces, images):
         if self.approach == "cascade":
             return predict_cascade(self.models["cascade_stage1"], self.models["cascade_stage2"],
                                    faces, images)[0]
@@ -158,17 +170,31 @@ class Landmarker:
         return refine_with_regions(first, images, squares, regions,
                                    self.manifest["region_size"])[0]
 
+    def predict_many(self, images):
+        """Faces of many RGB images (as :meth:`__call__`), detected one by one and landmarked
+        in one batch: the fast path for folders."""
+        images = [_rgb(im) for im in images]
+        boxes = [self.detect(im) for im in images]
+        points = self.landmarks_many(images, boxes)
+        return [[{"box": b.tolist(), "points": p} for b, p in zip(bs, ps)]
+                for bs, ps in zip(boxes, points)]
+
     def __call__(self, image, boxes=None):
         """Faces of an RGB image: ``[{"box": [x0, y0, x1, y1] (1-based), "points": (68, 2)}]``
         with points as 0-based pixel centres (OpenCV's and dlib's convention)."""
-        image = np.asarray(image)
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, axis=-1)
+        image = _rgb(image)
         boxes = self.detect(image) if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
         if not len(boxes):
             return []
-        points = self.landmarks(image[..., :3], boxes)
+        points = self.landmarks(image, boxes)
         return [{"box": box.tolist(), "points": pts} for box, pts in zip(boxes, points)]
+
+
+def _rgb(image):
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    return image[..., :3]
 
 
 _DEFAULT = {}
@@ -280,7 +306,23 @@ def save_overlay(path, image, faces):
     plt.close(fig)
 
 
-def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True, log=print):
+def _record(summary, path, image, faces, landmarker, out_dir, overlays, log):
+    record = {"file": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
+              "approach": landmarker.approach, "points_convention": "0-based pixel centres",
+              "faces": [{"box": f["box"], "points": np.round(f["points"], 2).tolist()}
+                        for f in faces]}
+    summary["images"].append(record)
+    if not faces:
+        summary["no_face"].append(str(path))
+        log(f"{path}: no face found")
+    if out_dir:
+        (out_dir / f"{path.stem}.json").write_text(json.dumps(record))
+        if overlays:
+            save_overlay(out_dir / f"{path.stem}.png", image, faces)
+
+
+def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True, log=print,
+                  batch=16):
     """Run a landmarker on files and folders; write ``<stem>.json`` (+ ``<stem>.png`` overlay)
     per image into ``out_dir``. Unreadable files and images without a face are reported and
     skipped. Returns ``{"images": [...], "skipped": [...], "no_face": [...]}``."""
@@ -291,26 +333,20 @@ def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
     summary = {"images": [], "skipped": [], "no_face": []}
-    for path in tqdm(files, disable=not progress or len(files) < 2, desc="fkd predict"):
-        try:
-            image = read_image(path)
-        except DataError as err:
-            summary["skipped"].append({"file": str(path), "reason": str(err)})
-            log(f"skipped {err}")
-            continue
-        faces = landmarker(image)
-        record = {"file": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
-                  "approach": landmarker.approach, "points_convention": "0-based pixel centres",
-                  "faces": [{"box": f["box"], "points": np.round(f["points"], 2).tolist()}
-                            for f in faces]}
-        summary["images"].append(record)
-        if not faces:
-            summary["no_face"].append(str(path))
-            log(f"{path}: no face found")
-        if out_dir:
-            (out_dir / f"{path.stem}.json").write_text(json.dumps(record))
-            if overlays:
-                save_overlay(out_dir / f"{path.stem}.png", image, faces)
+    bar = tqdm(total=len(files), disable=not progress or len(files) < 2, desc="fkd predict")
+    for start in range(0, len(files), batch):
+        readable = []
+        for path in files[start:start + batch]:
+            try:
+                readable.append((path, read_image(path)))
+            except DataError as err:
+                summary["skipped"].append({"file": str(path), "reason": str(err)})
+                log(f"skipped {err}")
+        results = landmarker.predict_many([im for _, im in readable]) if readable else []
+        for (path, image), faces in zip(readable, results):
+            _record(summary, path, image, faces, landmarker, out_dir, overlays, log)
+        bar.update(len(files[start:start + batch]))
+    bar.close()
     return summary
 
 
