@@ -115,6 +115,11 @@ def cmd_report(args):
     results = json.loads(path.read_text())
     manifest_path = path.with_name("manifest.json")
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    data_dir = manifest.get("data_dir", "?")
+    for root in (paths.home(), paths.PROJECT_ROOT.parent):
+        if data_dir.startswith(str(root) + "/"):
+            data_dir = ("../" if root != paths.home() else "") + data_dir[len(str(root)) + 1:]
+            break
     blocks = []
     for split in args.splits:
         if not any(split in v for v in results.values()):
