@@ -77,7 +77,8 @@ def cmd_train(args):
     approaches = [APPROACH_ALIASES.get(a, a) for a in args.approach]
     models = get_models(approaches, args.profile, data_dir, args.retrain, verbose=2)
     print(f"models ready: {', '.join(models)}")
-    export_weights(args.profile, data_dir, approaches, args.out, " ".join(sys.argv), models)
+    export_weights(args.profile, data_dir, approaches, args.out, " ".join(sys.argv), models,
+                   overwrite=args.overwrite)
     return 0
 
 
@@ -95,7 +96,7 @@ def cmd_predict(args):
     from .landmarker import Landmarker, predict_files
     landmarker = Landmarker(args.weights, args.approach, args.detector)
     summary = predict_files(args.inputs, landmarker, args.out, overlays=not args.no_overlay,
-                            log=lambda msg: print(msg, file=sys.stderr))
+                            log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -172,6 +173,7 @@ def build_parser():
                     help="end-to-end, region, box, oracle, cascade (ours; the default)")
     tr.add_argument("--retrain", action="store_true")
     tr.add_argument("--out", default=None, help="weights folder (default weights/<profile>)")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing weights folder")
     tr.set_defaults(func=cmd_train)
 
     pr = sub.add_parser("predict", help="68 landmarks on every face of images or folders")
@@ -184,6 +186,7 @@ def build_parser():
                     help="face detector: hog (dlib, default), haar (OpenCV, faster), lbp")
     pr.add_argument("--json", action="store_true", help="print the results as JSON")
     pr.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs")
+    pr.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
     pr.set_defaults(func=cmd_predict)
 
     rt = sub.add_parser("report", help="Markdown results tables from results/<profile>/results.json")

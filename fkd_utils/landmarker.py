@@ -190,8 +190,24 @@ class Landmarker:
         return [{"box": box.tolist(), "points": pts} for box, pts in zip(boxes, points)]
 
 
+def read_photo(path):
+    """A user's photo as RGB uint8, turned upright by its EXIF orientation (phones store
+    pictures sideways). The 300-W reader does not do this: its .pts match the raw pixels."""
+    from PIL import Image, ImageOps
+    from .io import read_image
+    try:
+        with Image.open(path) as im:
+            if im.getexif().get(0x0112, 1) != 1:
+                return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    except Exception:
+        pass  # read_image gives the clear error for a file that is not an image
+    return read_image(path)
+
+
 def _rgb(image):
     image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 RGB arrays (0-255), got {image.dtype}")
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     return image[..., :3]
@@ -205,9 +221,8 @@ def predict(image, boxes=None, approach="cascade", weights_dir=None):
 
     ``image`` is an RGB array or a path. The landmarker is loaded once and reused.
     """
-    from .io import read_image
     if isinstance(image, (str, os.PathLike)):
-        image = read_image(image)
+        image = read_photo(image)
     key = (str(weights_dir), approach)
     if key not in _DEFAULT:
         _DEFAULT[key] = Landmarker(weights_dir, approach)
@@ -215,7 +230,7 @@ def predict(image, boxes=None, approach="cascade", weights_dir=None):
 
 
 def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, command="",
-                   models=None, calibration_every=8, log=print):
+                   models=None, calibration_every=8, log=print, overwrite=False):
     """Write the models of ``approaches`` (trained or loaded via ``get_models``) to a weights
     folder with its manifest; returns the manifest.
 
@@ -230,8 +245,14 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
     from .preprocess import data_fingerprint, face_boxes, read_samples
     from .profiles import get_profile
     from .data import split_samples
+    import shutil
     p = get_profile(profile)
-    out_dir = Path(out_dir or paths.home() / "weights" / p.name)
+    final_dir = Path(out_dir or paths.home() / "weights" / p.name)
+    if (final_dir / "manifest.json").is_file() and not overwrite:
+        raise FileExistsError(f"{final_dir}: holds weights already; refusing to write over them "
+                              "(pass --overwrite, or --out another folder)")
+    out_dir = final_dir.with_name(f".{final_dir.name}.partial-{os.getpid()}")
+    shutil.rmtree(out_dir, ignore_errors=True)
     approaches = [APPROACH_ALIASES.get(a, a) for a in approaches]
     models = models or get_models(approaches, p, data_dir)
     files, described = {}, {}
@@ -255,9 +276,9 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
         except (ImportError, ValueError) as err:  # backend not installed, or it finds no face
             log(f"no {backend} calibration: {err}")
     report = check(data_dir)
-    from .train import selection_mask
+    from .pipeline import model_selection
     train_ids = [s.id for s in split_samples(data_dir, "train")]
-    selection = [i for i, m in zip(train_ids, selection_mask(train_ids)) if m]
+    selection = [i for i, m in zip(train_ids, model_selection(train_ids)) if m]
     manifest = {
         "profile": p.name, "image_size": p.image_size, "region_size": p.region_size,
         "face_margin": p.face_margin, "approaches": approaches, "models": described,
@@ -269,23 +290,35 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
         "command": command, "license_note": RESEARCH_NOTE,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    log(f"wrote {len(described)} models to {out_dir} "
-        f"({sum((out_dir / f).stat().st_size for f in files) / 1e6:.1f} MB)")
+    for extra in final_dir.glob("README*") if final_dir.is_dir() else ():
+        shutil.copy2(extra, out_dir / extra.name)  # keep the folder's own notes
+    size = sum((out_dir / f).stat().st_size for f in files) / 1e6
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    os.replace(out_dir, final_dir)  # all or nothing: a crash leaves the old folder intact
+    log(f"wrote {len(described)} models to {final_dir} ({size:.1f} MB)")
     return manifest
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
 
-def expand_inputs(inputs):
-    """Files given directly, plus the images inside given directories (sorted)."""
-    files = []
+def expand_inputs(inputs, exclude=None):
+    """``(file, output stem)`` pairs: files given directly, plus the images inside given
+    directories (sorted, skipping ``exclude``, e.g. the output folder). The output stem is the
+    path relative to the given directory with '/' -> '__', so 'a/x.jpg' and 'b/x.jpg' or
+    'x.jpg' and 'x.png' never write to the same file."""
+    exclude = Path(exclude).resolve() if exclude else None
+    pairs = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            for p in sorted(item.rglob("*")):
+                if p.suffix.lower() in IMAGE_SUFFIXES and not (
+                        exclude and exclude in p.resolve().parents):
+                    pairs.append((p, p.relative_to(item).as_posix().replace("/", "__")))
         else:
-            files.append(item)
-    return files
+            pairs.append((item, item.name))
+    return pairs
 
 
 def save_overlay(path, image, faces):
@@ -306,7 +339,7 @@ def save_overlay(path, image, faces):
     plt.close(fig)
 
 
-def _record(summary, path, image, faces, landmarker, out_dir, overlays, log):
+def _record(summary, path, stem, image, faces, landmarker, out_dir, overlays, log):
     record = {"file": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
               "approach": landmarker.approach, "points_convention": "0-based pixel centres",
               "faces": [{"box": f["box"], "points": np.round(f["points"], 2).tolist()}
@@ -316,36 +349,61 @@ def _record(summary, path, image, faces, landmarker, out_dir, overlays, log):
         summary["no_face"].append(str(path))
         log(f"{path}: no face found")
     if out_dir:
-        (out_dir / f"{path.stem}.json").write_text(json.dumps(record))
+        (out_dir / f"{stem}.fkd.json").write_text(json.dumps(record))
         if overlays:
-            save_overlay(out_dir / f"{path.stem}.png", image, faces)
+            save_overlay(out_dir / f"{stem}.fkd.png", image, faces)
+
+
+def _faces_or_errors(landmarker, readable):
+    """Faces of a batch of images; if the batch fails, image by image, so one bad image is
+    reported instead of stopping the run."""
+    if not readable:
+        return []
+    try:
+        return landmarker.predict_many([im for _, _, im in readable])
+    except Exception:  # noqa: BLE001 - find the culprit below
+        results = []
+        for _, _, image in readable:
+            try:
+                results.append(landmarker(image))
+            except Exception as err:  # noqa: BLE001 - reported per image
+                results.append(err)
+        return results
 
 
 def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True, log=print,
-                  batch=16):
-    """Run a landmarker on files and folders; write ``<stem>.json`` (+ ``<stem>.png`` overlay)
-    per image into ``out_dir``. Unreadable files and images without a face are reported and
-    skipped. Returns ``{"images": [...], "skipped": [...], "no_face": [...]}``."""
+                  batch=16, overwrite=False):
+    """Run a landmarker on files and folders; write ``<name>.fkd.json`` (+ ``<name>.fkd.png``
+    overlay) per image into ``out_dir``, refusing to replace existing results unless
+    ``overwrite``. Unreadable files, images without a face and images that fail are reported
+    and skipped. Returns ``{"images": [...], "skipped": [...], "no_face": [...]}``."""
     from tqdm.auto import tqdm
-    from .io import read_image
-    files = expand_inputs(inputs)
     out_dir = Path(out_dir) if out_dir else None
+    pairs = expand_inputs(inputs, exclude=out_dir)
     if out_dir:
+        clashes = [str(out_dir / f"{stem}.fkd.json") for _, stem in pairs
+                   if (out_dir / f"{stem}.fkd.json").exists()]
+        if clashes and not overwrite:
+            raise FileExistsError(f"{clashes[0]}: exists ({len(clashes)} results would be "
+                                  "replaced); pass --overwrite or another --out")
         out_dir.mkdir(parents=True, exist_ok=True)
     summary = {"images": [], "skipped": [], "no_face": []}
-    bar = tqdm(total=len(files), disable=not progress or len(files) < 2, desc="fkd predict")
-    for start in range(0, len(files), batch):
+    bar = tqdm(total=len(pairs), disable=not progress or len(pairs) < 2, desc="fkd predict")
+    for start in range(0, len(pairs), batch):
         readable = []
-        for path in files[start:start + batch]:
+        for path, stem in pairs[start:start + batch]:
             try:
-                readable.append((path, read_image(path)))
+                readable.append((path, stem, read_photo(path)))
             except DataError as err:
                 summary["skipped"].append({"file": str(path), "reason": str(err)})
                 log(f"skipped {err}")
-        results = landmarker.predict_many([im for _, im in readable]) if readable else []
-        for (path, image), faces in zip(readable, results):
-            _record(summary, path, image, faces, landmarker, out_dir, overlays, log)
-        bar.update(len(files[start:start + batch]))
+        for (path, stem, image), faces in zip(readable, _faces_or_errors(landmarker, readable)):
+            if isinstance(faces, Exception):
+                summary["skipped"].append({"file": str(path), "reason": f"{type(faces).__name__}: {faces}"})
+                log(f"skipped {path}: {type(faces).__name__}: {faces}")
+                continue
+            _record(summary, path, stem, image, faces, landmarker, out_dir, overlays, log)
+        bar.update(len(pairs[start:start + batch]))
     bar.close()
     return summary
 

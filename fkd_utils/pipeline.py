@@ -99,14 +99,19 @@ APPROACH_MODELS = {
 }
 
 
-def _split_fit_select(ids, *arrays, seed=0):
-    mask = selection_mask(ids, seed)
-    if mask.all() or not mask.any():  # tiny sets: keep at least one image on each side
+def model_selection(ids):
+    """The fixed tenth of training ids that drives early stopping (see ``selection_mask``);
+    tiny sets keep at least one image on each side."""
+    mask = selection_mask(ids)
+    if mask.all() or not mask.any():
         mask = np.zeros(len(ids), bool)
-        mask[:: max(len(ids) // 10, 1)] = True if len(ids) > 1 else False
-    fit = tuple(a[~mask] for a in arrays)
-    select = tuple(a[mask] for a in arrays)
-    return fit, select, mask
+        mask[:: max(len(ids) // 10, 1)] = len(ids) > 1
+    return mask
+
+
+def _split_fit_select(ids, *arrays):
+    mask = model_selection(ids)
+    return tuple(a[~mask] for a in arrays), tuple(a[mask] for a in arrays), mask
 
 
 def training_arrays(spec, data_dir, profile, seed=0):
@@ -114,10 +119,10 @@ def training_arrays(spec, data_dir, profile, seed=0):
     p = get_profile(profile)
     if spec.target in ("points", "boxes"):
         faces = face_set(spec, data_dir, "train", p)
-        return _split_fit_select(faces["ids"], faces["images"], faces["crop_points"], seed=seed)
+        return _split_fit_select(faces["ids"], faces["images"], faces["crop_points"])
     region = spec.target[7:]
     ids, images, shapes = load_originals(data_dir, "train")
-    mask = selection_mask(ids, seed)
+    mask = model_selection(ids)
     fit_idx, sel_idx = np.flatnonzero(~mask), np.flatnonzero(mask)
     arrays = []
     for idx, copies, jitter in ((fit_idx, p.region_copies, REGION_JITTER), (sel_idx, 1, 0.0)):
@@ -164,6 +169,33 @@ def _shipped_model(profile, name):
     return import_model(folder, name, read_weights_manifest(folder))
 
 
+def _check_stored(path, spec, fingerprint):
+    """A stored model is reused only if its manifest says it was trained on this data with
+    this spec (architecture, loss, augmentation...)."""
+    manifest = read_manifest(path)
+    if manifest is None:
+        raise DataError(f"{path}: no manifest beside the model (interrupted save?); "
+                        "pass retrain=True")
+    if manifest.get("data_fingerprint") != fingerprint:
+        raise DataError(f"{path}: trained on other data ({manifest.get('data_dir')}); "
+                        "pass retrain=True to train on this data directory")
+    stored = {k: manifest.get(k) for k in spec.manifest()}
+    wanted = json.loads(json.dumps(spec.manifest()))
+    changed = sorted(k for k in wanted if k in manifest and stored[k] != wanted[k])
+    if changed:
+        raise DataError(f"{path}: trained with other settings ({', '.join(changed)}); "
+                        "pass retrain=True to train it with the current ones")
+
+
+def _clear_training_state(path):
+    """A deliberate retrain starts clean: no old backup, best checkpoint or curves."""
+    import shutil
+    stem = str(Path(path).with_suffix(""))
+    shutil.rmtree(stem + ".backup", ignore_errors=True)
+    for suffix in (".best.keras", ".history.csv", ".history.json"):
+        Path(stem + suffix).unlink(missing_ok=True)
+
+
 def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=None,
               epochs=None):
     """Load a trained model of this profile, or train it (and save it) when absent.
@@ -176,22 +208,21 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
     spec = (specs or model_specs(p))[name]
     path = model_path(p, name)
     fingerprint = data_fingerprint(data_dir)
-    if not path.is_file() and not retrain:
+    if p.name == "real" and not path.is_file() and not retrain:
+        # the real profile evaluates the committed weights; it never trains silently
         shipped = _shipped_model(p.name, name)
-        if shipped is not None:
-            check_model(shipped, spec, f"weights/{p.name}/{name}")
-            return shipped
-        if p.name == "real":
-            raise DataError(f"weights/real/{name}: no shipped weights for this model; train "
-                            "them with 'fkd train --profile real' or pass retrain=True")
+        if shipped is None:
+            raise DataError(f"weights/real/{name}: no shipped weights for this model; train it "
+                            "with 'fkd train --profile cpu --data-dir DIR' (or retrain=True)")
+        check_model(shipped, spec, f"weights/{p.name}/{name}")
+        return shipped
     if path.is_file() and not retrain:
-        manifest = read_manifest(path) or {}
-        if manifest.get("data_fingerprint") not in (None, fingerprint):
-            raise DataError(f"{path}: trained on other data ({manifest.get('data_dir')}); "
-                            "pass retrain=True to train on this data directory")
+        _check_stored(path, spec, fingerprint)
         model = keras.models.load_model(path, compile=False)
         check_model(model, spec, path)
         return model
+    if retrain:
+        _clear_training_state(path)
     fit, select, mask = training_arrays(spec, data_dir, p, seed)
     mean, std = target_stats(fit[1], spec.target)
     if not spec.standardize:  # raw pixels: an identity Normalization layer
@@ -372,7 +403,11 @@ def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
         raise DataError(f"{data_dir}: cached faces and images disagree for split {split}")
     out = {}
 
+    fallback_boxes = int(np.sum(faces["box_sources"] != "bb_detector"))
+
     def keep(name, shapes, **info):
+        # crops from the points' own box (no official box file) flatter results: say so
+        info["face_boxes_from_points"] = fallback_boxes
         out[name] = Prediction(name, split, faces["ids"], pixels_to_pts(shapes),
                                faces["subsets"], pixels_to_pts(gt), info)
 

@@ -30,6 +30,9 @@ class NotebookFailed(RuntimeError):
 def notebooks(only=None):
     """The numbered notebooks, in order; ``only`` keeps those whose number is listed."""
     found = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise ValueError(f"no notebooks in {NOTEBOOKS_DIR}: run from a clone of the project "
+                         "(pip install -e .)")
     if only:
         wanted = {n.zfill(2) for n in only}
         unknown = wanted - {p.name[:2] for p in found}
@@ -76,6 +79,7 @@ def run_notebook(notebook, out_dir, parameters, data_hash, force=False, log=prin
             log(f"  {notebook.name}: up to date, skipped (use --force to rerun)")
             return {**meta, "skipped": True}
     log(f"  {notebook.name}: running ...")
+    meta_path.unlink(missing_ok=True)  # a failed rerun must not look up to date next time
     start = time.time()
     try:
         pm.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name="python3",

@@ -82,13 +82,14 @@ def target_stats(points, target):
     return values.mean(axis=0), np.maximum(values.std(axis=0), 1e-3)
 
 
-def selection_mask(ids, seed=0, fraction=10):
-    """A fixed tenth of the training ids (a hash rule, independent of order and count).
+def selection_mask(ids, fraction=10):
+    """A fixed tenth of the training ids: a hash rule, independent of order, count and of the
+    training seed, so every model of a data set is selected on the same images.
 
     These images drive early stopping and model selection; everything else trains.
     """
     def pick(sample_id):
-        digest = hashlib.sha256(f"{seed}:{sample_id}".encode()).digest()
+        digest = hashlib.sha256(f"0:{sample_id}".encode()).digest()
         return int.from_bytes(digest[:4], "little") % fraction == 0
     return np.array([pick(str(i)) for i in ids])
 
@@ -113,7 +114,7 @@ def compile_model(model, loss="mse", learning_rate=1e-3, optimizer="adam"):
     if optimizer not in optimizers:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {tuple(optimizers)}")
     model.compile(optimizer=optimizers[optimizer](learning_rate=learning_rate),
-                  loss=LOSSES[loss], jit_compile=False)
+                  loss=LOSSES[loss], jit_compile=keras.backend.backend() == "jax")
     return model
 
 
@@ -145,10 +146,14 @@ def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points
                                              patience=max(2, patience // 3))] if reduce_lr else []),
         *extra_callbacks,
     ]
+    _resume_best(callbacks, str(stem) + ".history.csv", str(stem) + ".backup")
     start = time.time()
     hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
                      verbose=verbose, steps_per_epoch=steps_per_epoch,
                      shuffle=False)  # the tf.data stream shuffles
+    best = Path(str(stem) + ".best.keras")
+    if best.is_file():  # the best epoch overall, also across a resumed run
+        model.load_weights(best)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     history["wall_time_s"] = time.time() - start
     history["epochs_run"] = len(history.get("loss", []))
@@ -158,6 +163,20 @@ def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points
     os.replace(tmp, out_path)
     Path(str(stem) + ".history.json").write_text(json.dumps(history, indent=1))
     return history
+
+
+def _resume_best(callbacks, csv_path, backup_dir):
+    """After a kill, the new callbacks start from the best validation loss logged so far, so
+    the best checkpoint is not overwritten by a worse epoch."""
+    if not (Path(backup_dir).is_dir() and Path(csv_path).is_file()):
+        return
+    import csv
+    with open(csv_path, newline="") as fh:
+        losses = [float(r["val_loss"]) for r in csv.DictReader(fh) if r.get("val_loss")]
+    if losses:
+        for cb in callbacks:
+            if isinstance(cb, (keras.callbacks.ModelCheckpoint, keras.callbacks.EarlyStopping)):
+                cb.best = min(losses)
 
 
 def load_history(model_path):

@@ -93,9 +93,9 @@ def test_predict_files_reports_bad_files_and_faceless_images(weights, tmp_path):
     assert [os.path.basename(r["file"]) for r in summary["images"]] == ["astronaut.png", "blank.png"]
     assert summary["no_face"] == [str(folder / "blank.png")]
     assert len(summary["skipped"]) == 1 and "notes.jpg" in summary["skipped"][0]["reason"]
-    record = json.loads((tmp_path / "out" / "astronaut.json").read_text())
+    record = json.loads((tmp_path / "out" / "astronaut.png.fkd.json").read_text())
     assert len(record["faces"]) >= 1 and len(record["faces"][0]["points"]) == 68
-    assert (tmp_path / "out" / "astronaut.png").is_file()
+    assert (tmp_path / "out" / "astronaut.png.fkd.png").is_file()
     assert any("notes.jpg" in m for m in messages) and any("no face" in m for m in messages)
 
 
@@ -155,3 +155,24 @@ def test_predict_with_the_data_boxes_matches_the_pipeline(tmp_path_factory):
         # float16 weight storage moves points by a small fraction of a pixel at most
         assert np.abs(pixels_to_pts(got) - ref.points).max() < 0.5
         assert abs(nme(pixels_to_pts(got), ref.gt).mean() - nme(ref.points, ref.gt).mean()) < 0.002
+
+
+def test_predict_files_never_writes_over_results_or_mixes_same_names(weights, tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / "in" / sub).mkdir(parents=True)
+        skio.imsave(tmp_path / "in" / sub / "x.png", skdata.astronaut())
+    lm = landmarker.Landmarker(weights)
+    out = tmp_path / "in" / "results"  # inside the input folder: must not be read as input
+    first = landmarker.predict_files([tmp_path / "in"], lm, out, overlays=False, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["a__x.png.fkd.json", "b__x.png.fkd.json"]
+    assert len(first["images"]) == 2
+    with pytest.raises(FileExistsError, match="a__x.png.fkd.json: exists"):
+        landmarker.predict_files([tmp_path / "in"], lm, out, overlays=False, progress=False)
+    again = landmarker.predict_files([tmp_path / "in"], lm, out, overlays=False, progress=False,
+                                     overwrite=True)
+    assert len(again["images"]) == 2
+
+
+def test_float_images_are_refused(weights):
+    with pytest.raises(ValueError, match="uint8"):
+        landmarker.Landmarker(weights)(np.zeros((64, 64, 3)), boxes=[[1, 1, 60, 60]])
