@@ -10,7 +10,6 @@ one setting changed, with the profile's budget (``ablation_epochs``, ``ablation_
   standardisation, input size and precision, *measured* on the validation split (the real
   copy's HELEN test images) next to the baselines; nothing is chosen on it automatically.
 """
-import json
 from dataclasses import replace
 
 import numpy as np

@@ -14,7 +14,6 @@ deterministic under a seed yet different for every element and every epoch
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import tensorflow as tf
 
 from .markup import MIRROR
@@ -143,7 +142,3 @@ def augment_dataset(dataset, seed=0, config=AugmentConfig()):
         lambda pair, s: random_augment(pair[0], pair[1], s, config),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-
-def to_numpy(image, points):
-    """Convenience for notebooks: tensors to numpy arrays."""
-    return np.asarray(image), np.asarray(points)

@@ -134,10 +134,12 @@ def region_crop(image, points, region, size, margin=0.35, jitter=0.0, rng=None):
 
 
 def box_to_square(box_xyxy):
-    """Centre and side of the square spanned by a 0-based ``[x0, y0, x1, y1]`` region box."""
+    """Centre and side of the square spanned by 0-based ``[x0, y0, x1, y1]`` boxes (..., 4)
+    (the box regressor's outputs); sides are at least 2 px."""
     box = np.asarray(box_xyxy, dtype=np.float64)
-    center = (box[:2] + box[2:]) / 2.0
-    return center, float(max((box[2:] - box[:2]).max(), 2.0))
+    center = (box[..., :2] + box[..., 2:]) / 2.0
+    side = np.maximum(np.abs(box[..., 2:] - box[..., :2]).max(axis=-1), 2.0)
+    return center, (float(side) if side.ndim == 0 else side)
 
 
 def region_boxes(points, margin=0.35):

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from . import paths
-from .crop import face_crop, from_crop
+from .crop import face_crop
 from .detect import Calibration, FaceDetector
-from .io import DataError, pts_to_pixels
+from .io import DataError
 from .markup import REGIONS
 from .pipeline import (APPROACH_MODELS, predict_boxes, predict_cascade, predict_faces,
                        refine_with_regions, squares_from_shapes)

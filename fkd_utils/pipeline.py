@@ -22,9 +22,10 @@ import numpy as np
 
 from . import paths
 from .augment import AugmentConfig
-from .crop import crop_image, face_crop, from_crop, region_square, square_transform, to_crop
+from .crop import (box_to_square, crop_image, face_crop, from_crop, region_square,
+                   square_transform, to_crop)
 from .data import points_box
-from .io import DataError, pixels_to_pts, pts_to_pixels
+from .io import DataError, pixels_to_pts
 from .markup import MIRROR, REGIONS
 from .models import PAPER_STAGES, REGION_STAGES, build_resnet
 from .preprocess import crop_regions, data_fingerprint, load_faces, load_originals
@@ -291,10 +292,8 @@ def predict_boxes(model, faces):
     """Box regressor -> four region squares per face, as (centre (N, 4, 2), side (N, 4)),
     in 0-based image pixels."""
     out = predict_targets(model, faces["images"]).reshape(-1, 4, 2, 2)
-    corners = from_crop(out.reshape(-1, 8, 2), faces["transforms"]).reshape(-1, 4, 2, 2)
-    centres = corners.mean(axis=2)
-    sides = np.abs(corners[:, :, 1] - corners[:, :, 0]).max(axis=-1)
-    return centres, np.maximum(sides, 2.0)
+    corners = from_crop(out.reshape(-1, 8, 2), faces["transforms"]).reshape(-1, 4, 4)
+    return box_to_square(corners)
 
 
 def place_region_crops(images, squares, region_size):

@@ -45,7 +45,7 @@ def errors_by_approach(predictions, points=68):
 
 def markdown_table(results, split, points=68):
     """A Markdown table (one row per approach) from ``results.json`` content."""
-    lines = [f"| approach | images | NME % | AUC@0.08 % | FR@0.08 % |", "|---|---|---|---|---|"]
+    lines = ["| approach | images | NME % | AUC@0.08 % | FR@0.08 % |", "|---|---|---|---|---|"]
     names = sorted((n for n in results if split in results[n]),
                    key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
     for name in names:

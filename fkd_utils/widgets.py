@@ -26,7 +26,6 @@ import numpy as np
 
 from . import data, metrics, paths, pipeline, report
 from .io import DataError, pts_to_pixels, read_image
-from .markup import PARTS
 from .plots import show_keypoints
 
 #: Display order of the approaches (others follow, sorted).
