@@ -13,8 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fkd_utils.io import read_image  # noqa: E402
-from fkd_utils.landmarker import IMAGE_SUFFIXES, Landmarker  # noqa: E402
+from fkd_utils.landmarker import IMAGE_SUFFIXES, Landmarker, read_photo  # noqa: E402
 
 
 def run(files, landmarker, batch=1):
@@ -22,7 +21,7 @@ def run(files, landmarker, batch=1):
     over that many images (what ``fkd predict`` does for folders)."""
     start, faces = time.perf_counter(), 0
     for i in range(0, len(files), batch):
-        images = [read_image(path) for path in files[i:i + batch]]
+        images = [read_photo(path) for path in files[i:i + batch]]
         faces += sum(len(f) for f in landmarker.predict_many(images))
     return faces, time.perf_counter() - start
 
@@ -35,7 +34,7 @@ def main(argv=None):
     parser.add_argument("--approach", nargs="+", default=["cascade", "end-to-end"])
     parser.add_argument("--detector", nargs="+", default=["hog", "haar"])
     parser.add_argument("--limit", type=int, default=200)
-    parser.add_argument("--batch", nargs="+", type=int, default=[1, 16],
+    parser.add_argument("--batch", nargs="+", type=int, default=[1, 32],
                         help="images per batched model pass (1: one photo at a time)")
     args = parser.parse_args(argv)
     files = sorted(p for p in Path(args.images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

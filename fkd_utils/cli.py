@@ -94,7 +94,7 @@ def cmd_reproduce(args):
 
 def cmd_predict(args):
     from .landmarker import Landmarker, predict_files
-    landmarker = Landmarker(args.weights, args.approach, args.detector)
+    landmarker = Landmarker(args.weights, args.approach, args.detector, args.min_face)
     summary = predict_files(args.inputs, landmarker, args.out, overlays=not args.no_overlay,
                             log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite)
     if args.json:
@@ -184,6 +184,9 @@ def build_parser():
     pr.add_argument("--weights", default=None, help="weights folder (default: the shipped weights/real)")
     pr.add_argument("--detector", choices=("hog", "haar", "lbp"), default=None,
                     help="face detector: hog (dlib, default), haar (OpenCV, faster), lbp")
+    pr.add_argument("--min-face", type=float, default=None, metavar="FRACTION",
+                    help="smallest face of the fast pass, fraction of the photo's longer "
+                         "side (default 0.12; smaller finds smaller faces, slower)")
     pr.add_argument("--json", action="store_true", help="print the results as JSON")
     pr.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs")
     pr.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")

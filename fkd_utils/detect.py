@@ -3,7 +3,7 @@
 Three offline detectors, nothing downloaded: ``hog``, dlib's HOG + linear SVM frontal-face
 detector (built into ``dlib-bin``; the default: it finds more of the faces than the cascades);
 ``haar``, OpenCV's frontal-face Haar cascade shipped as a file by ``opencv-python-headless``
-(about 5x faster, misses more faces); ``lbp``, scikit-image's LBP cascade (a fallback).
+(about twice as fast, misses more faces); ``lbp``, scikit-image's LBP cascade (a fallback).
 Detected boxes are mapped to the convention of the 300-W detector boxes the models were trained
 on (``bb_detector``: larger and lower than a Haar box) by a *calibration*: the mean relative
 shift and scale between the two kinds of box, measured on training images
@@ -36,8 +36,20 @@ class Calibration:
         return asdict(self)
 
 
+#: each backend's smallest search window, pixels: OpenCV's frontal-face and scikit-image's LBP
+#: cascades are 24 x 24, dlib's HOG detector 80 x 80
+WINDOW = {"hog": 80, "haar": 24, "lbp": 24}
+#: each backend's smallest face in the fast pass, fraction of the photo's longer side. On 150
+#: real training images (found = IoU > 0.3 with the 300-W box) this finds what the earlier
+#: wider search did (hog 96.7 % both, haar 88 % vs 86 %) in less time (hog 35 vs 52 ms, haar
+#: 16 vs 30 ms per ~400 px image, 2 cores)
+MIN_FACE = 0.12
+
+
 def _gray_uint8(image):
     image = np.asarray(image)
+    if image.ndim == 3 and image.dtype == np.uint8 and _cv2() is not None:
+        return _cv2().cvtColor(np.ascontiguousarray(image[..., :3]), _cv2().COLOR_RGB2GRAY)
     if image.ndim == 3:
         image = (image[..., :3] @ np.array([0.299, 0.587, 0.114])).round()
     return image.astype(np.uint8)
@@ -49,45 +61,60 @@ class FaceDetector:
 
     BACKENDS = ("hog", "haar", "lbp")
 
-    def __init__(self, calibration=None, min_size=0.08, backend=None, max_side=360):
+    def __init__(self, calibration=None, min_size=None, backend=None):
         self.backend = backend or default_backend()
         if self.backend not in self.BACKENDS:
             raise ValueError(f"unknown face detector {self.backend!r}; choose one of {self.BACKENDS}")
         self.calibration = calibration or Calibration()
-        self.min_size = min_size
-        self.max_side = max_side  # cascades run on a downscaled copy: their cost is the pyramid
+        self.min_size = min_size or MIN_FACE
+        if not 0.0 < self.min_size <= 1.0:
+            raise ValueError(f"min_size is a fraction of the photo's side in (0, 1], got {min_size}")
         self._cascade = None
+
+    @property
+    def working_side(self):
+        """The fast pass runs on a copy whose longer side puts a face of ``min_size`` at the
+        detector's smallest window: the search's cost is set by that ratio, not by the photo's
+        pixel count (faces >= 12 % of the longer side: haar 200 px, hog 667 px)."""
+        return int(round(WINDOW[self.backend] / self.min_size))
 
     def raw(self, image):
         """Uncalibrated detections, 1-based boxes, largest first.
 
-        A fast pass on a copy downscaled to ``max_side``; when it finds nothing, a slower,
-        more permissive pass at up to 1024 px (small or unusual faces)."""
+        A fast pass on a copy scaled to :attr:`working_side`; when it finds nothing, a slower
+        search for smaller faces (cascades: at up to 1024 px; hog: 640 px upsampled twice, and
+        the full image)."""
         if self.backend == "hog":
             return self._hog(image)
-        boxes = self._pass(image, self.max_side, 5)
-        return boxes if len(boxes) else self._pass(image, 1024, 3)
+        boxes = self._pass(image, self.working_side)
+        return boxes if len(boxes) else self._pass(image, 1024)
 
     def _hog(self, image):
-        """dlib's HOG detector on two scales (640 px upsampled once, and the full image), merged."""
         import dlib
         if self._cascade is None:
             self._cascade = dlib.get_frontal_face_detector()
+        image = np.asarray(image)[..., :3]
+        passes = [(self.working_side, 0, True)]
+        passes_if_none = [(640, 1, False), (None, 0, False)]  # smaller faces, and full size
+        found, scores = self._hog_passes(image, passes)
+        return _merge(*(found, scores) if found else self._hog_passes(image, passes_if_none))
+
+    def _hog_passes(self, image, passes):
         found, scores = [], []
-        for max_side, upsample in ((640, 1), (None, 0)):
-            small, factor = _downscale(np.asarray(image)[..., :3], max_side)
+        for side, upsample, upscale in passes:
+            small, factor = _downscale(image, side, upscale)
             rects, confidences, _ = self._cascade.run(np.ascontiguousarray(small), upsample, 0.0)
             for r, score in zip(rects, confidences):
                 found.append(np.array([r.left() + 0.5, r.top() + 0.5, r.right() + 0.5,
                                        r.bottom() + 0.5]) / factor + 0.5)
                 scores.append(score)
-        return _merge(found, scores)
+        return found, scores
 
-    def _pass(self, image, max_side, neighbours):
+    def _pass(self, image, max_side):
         gray, factor = _downscale(_gray_uint8(image), max_side)
-        side = max(int(self.min_size * min(gray.shape)), 20)
+        side = WINDOW[self.backend]
         if self.backend == "haar":
-            found = self._opencv(gray, side, neighbours)
+            found = self._opencv(gray, side)
         else:
             found = self._skimage(gray, side)
         # (x, y, w, h) on the downscaled copy -> 1-based box on the original
@@ -102,7 +129,7 @@ class FaceDetector:
         boxes = self.raw(image)
         return self.calibration.apply(boxes) if len(boxes) else boxes
 
-    def _opencv(self, gray, side, neighbours=5):
+    def _opencv(self, gray, side, neighbours=3):
         import cv2
         if self._cascade is None:
             self._cascade = cv2.CascadeClassifier(
@@ -131,15 +158,31 @@ def default_backend():
     return "lbp"
 
 
-def _downscale(image, max_side):
-    """A copy no larger than ``max_side`` (None: unchanged) and the factor applied."""
-    factor = 1.0 if max_side is None else min(1.0, max_side / max(image.shape[:2]))
+def _downscale(image, max_side, upscale=False):
+    """A copy no larger than ``max_side`` (None: unchanged; ``upscale``: exactly that large)
+    and the factor applied."""
+    factor = 1.0 if max_side is None else max_side / max(image.shape[:2])
+    factor = factor if upscale else min(1.0, factor)
     if factor == 1.0:
         return image, factor
+    cv2 = _cv2()
+    if cv2 is not None and image.dtype == np.uint8:  # area averaging: ~10x skimage's speed
+        height, width = image.shape[:2]
+        size = (max(int(round(width * factor)), 1), max(int(round(height * factor)), 1))
+        method = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+        return cv2.resize(np.ascontiguousarray(image), size, interpolation=method), factor
     from skimage.transform import rescale
     axis = 2 if image.ndim == 3 else None
     small = rescale(image, factor, anti_aliasing=True, channel_axis=axis, preserve_range=True)
     return small.round().astype(np.uint8), factor
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
 
 
 def _merge(boxes, scores, iou=0.4):

@@ -97,7 +97,7 @@ class Landmarker:
     ``approach``: ``cascade`` (ours, the default), ``end-to-end``, ``region`` or ``box``.
     """
 
-    def __init__(self, weights_dir=None, approach="cascade", detector=None):
+    def __init__(self, weights_dir=None, approach="cascade", detector=None, min_face=None):
         self.weights_dir = Path(weights_dir or shipped_weights_dir())
         self.manifest = read_weights_manifest(self.weights_dir)
         if approach not in APPROACH_ALIASES:
@@ -111,16 +111,18 @@ class Landmarker:
                             f"which this weights folder lacks (it has {sorted(self.manifest['models'])})")
         self.models = {n: import_model(self.weights_dir, n, self.manifest) for n in needed}
         self._check_sizes()
-        self.set_detector(detector)
+        self.set_detector(detector, min_face)
 
-    def set_detector(self, backend=None):
-        """Use a face detector backend (hog, haar, lbp) with its calibration from the manifest."""
+    def set_detector(self, backend=None, min_face=None):
+        """Use a face detector backend (hog, haar, lbp) with its calibration from the manifest;
+        ``min_face``: the cascades' smallest face in the fast pass, fraction of the photo's side."""
         from .detect import default_backend
         backend = backend or default_backend()
         calibrations = self.manifest.get("detector_calibration", {})
         calibration = calibrations.get(backend)
+        extra = {} if min_face is None else {"min_size": min_face}
         self.detector = FaceDetector(Calibration(**calibration) if calibration else None,
-                                     backend=backend)
+                                     backend=backend, **extra)
 
     def _check_sizes(self):
         for name, model in self.models.items():
@@ -156,8 +158,7 @@ class Landmarker:
 
     def _predict(self, faces, images):
         if self.approach == "cascade":
-            return predict_cascade(self.models["cascade_stage1"], self.models["cascade_stage2"],
-                                   faces, images)[0]
+            return predict_cascade(self.models, faces, images)[0]
         first = predict_faces(self.models["end_to_end"], faces)
         if self.approach == "end_to_end":
             return first
@@ -199,6 +200,8 @@ def read_photo(path):
         with Image.open(path) as im:
             if im.getexif().get(0x0112, 1) != 1:
                 return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+            if im.mode in ("RGB", "L"):  # the common case: decoded once, here (3x imageio's speed)
+                return np.asarray(im.convert("RGB"))
     except Exception:
         pass  # read_image gives the clear error for a file that is not an image
     return read_image(path)
@@ -372,7 +375,7 @@ def _faces_or_errors(landmarker, readable):
 
 
 def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True, log=print,
-                  batch=16, overwrite=False):
+                  batch=32, overwrite=False):
     """Run a landmarker on files and folders; write ``<name>.fkd.json`` (+ ``<name>.fkd.png``
     overlay) per image into ``out_dir``, refusing to replace existing results unless
     ``overwrite``. Unreadable files, images without a face and images that fail are reported

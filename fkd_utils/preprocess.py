@@ -2,8 +2,8 @@
 
 :func:`load_faces` returns the face crops of a split with their keypoints, resized to the
 model size; the arrays are cached in ``data/processed/<key>.npz``, keyed by the data files
-(images, ``.pts`` and official box files: paths, sizes, modification times) and the
-settings, so later notebooks do not redo the cropping. Raw data is only read, never modified.
+(images: names and sizes; ``.pts`` and official box files: their contents) and the
+settings, not by modification times, so a fresh copy of the same data reuses them, so later notebooks do not redo the cropping. Raw data is only read, never modified.
 """
 import hashlib
 import json
@@ -19,21 +19,25 @@ from .data import (BOX_DIR, box_file_name, load_boxes, points_box, resolve_data_
                    split_samples)
 from .io import pixels_to_pts, pts_to_pixels, read_image, read_pts
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: OpenCV resampling
 BOX_SOURCES = ("bb_detector", "bb_ground_truth")
 
 
+def _content_hash(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def _fingerprint(samples, extra):
+    # by content, not mtime: copying or re-mounting the same data must not orphan its models
     digest = hashlib.sha256(json.dumps(extra, sort_keys=True, default=str).encode())
     for s in samples:
-        for path in (s.image_path, s.pts_path):
-            st = path.stat()
-            digest.update(f"{s.id}|{path.name}|{st.st_size}|{st.st_mtime_ns}".encode())
+        digest.update(f"{s.id}|{s.image_path.name}|{s.image_path.stat().st_size}|"
+                      f"{s.pts_path.name}|{_content_hash(s.pts_path)}".encode())
     return digest.hexdigest()[:20]
 
 
 def _box_files_state(data_dir, samples):
-    """(file name, size, mtime) of the official box file of each folder, None if absent.
+    """(file name, content hash) of the official box file of each folder, None if absent.
 
     Part of the crop cache key: the boxes place the crops, so adding, changing or removing a
     ``.mat`` file must rebuild the crops instead of serving stale ones.
@@ -42,16 +46,17 @@ def _box_files_state(data_dir, samples):
     state = []
     for folder in sorted({s.folder for s in samples}):
         path = root / box_file_name(folder)
-        st = path.stat() if path.is_file() else None
-        state.append([path.name, None if st is None else [st.st_size, st.st_mtime_ns]])
+        state.append([path.name, _content_hash(path) if path.is_file() else None])
     return state
 
 
 def data_fingerprint(data_dir):
-    """A short hash of every file of every split: names models and results to their data."""
+    """A short hash of every file of every split and of the official box files: names models
+    and results to their data."""
     from .data import scan
     samples, _, _ = scan(data_dir)
-    return _fingerprint(samples, {"data_dir": str(resolve_data_dir(data_dir))})
+    return _fingerprint(samples, {"data_dir": str(resolve_data_dir(data_dir)),
+                                  "box_files": _box_files_state(data_dir, samples)})
 
 
 def _atomic_savez(path, **arrays):

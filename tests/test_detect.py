@@ -54,3 +54,24 @@ def test_every_backend_agrees_roughly_on_the_astronaut(backend):
 def test_unknown_backend():
     with pytest.raises(ValueError, match="unknown face detector"):
         detect.FaceDetector(backend="yolo")
+
+
+def test_smaller_min_face_searches_a_larger_copy():
+    assert detect.FaceDetector(backend="haar").working_side == 200
+    assert detect.FaceDetector(backend="haar", min_size=0.06).working_side == 400
+    assert detect.FaceDetector(backend="hog", min_size=0.2).working_side == 400
+    with pytest.raises(ValueError, match="fraction"):
+        detect.FaceDetector(backend="haar", min_size=1.5)
+
+
+def test_a_small_face_is_found_by_the_fallback_or_a_smaller_min_face():
+    # the astronaut's face pasted small into a large blank photo: below the default fast
+    # pass's smallest face, but found by the fallback search or a smaller min_size
+    face = data.astronaut()[20:220, 130:330]
+    photo = np.full((1600, 1600, 3), 128, np.uint8)
+    photo[700:900, 700:900] = face
+    for min_size in (None, 0.1):
+        boxes = detect.FaceDetector(backend="haar", min_size=min_size)(photo)
+        assert len(boxes)
+        centre = (boxes[0, :2] + boxes[0, 2:]) / 2
+        assert np.all(np.abs(centre - 800) < 100), boxes

@@ -12,6 +12,7 @@ from skimage import io as skio
 from fkd_utils import landmarker, pipeline
 from fkd_utils.io import DataError
 from fkd_utils.models import build_resnet
+from fkd_utils.train import target_size
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +22,17 @@ def weights(tmp_path_factory):
     out = tmp_path_factory.mktemp("weights")
     specs = pipeline.model_specs("quick")
     files, described = {}, {}
-    for name in ("cascade_stage1", "cascade_stage2"):
+    for name in pipeline.APPROACH_MODELS["cascade"]:
         spec = specs[name]
-        model = build_resnet(spec.input_size, 136, spec.stages, "spatial",
-                             target_mean=np.full(136, 32.0), target_std=np.full(136, 8.0),
-                             precision="mixed_bfloat16", name=name)
+        outputs = target_size(spec.target)
+        centre = spec.input_size / 2.0
+        model = build_resnet(spec.input_size, outputs, spec.stages, spec.head,
+                             target_mean=np.full(outputs, centre),
+                             target_std=np.full(outputs, centre / 4), precision=spec.precision,
+                             name=name)
         for path in landmarker.export_model(model, out, name):
             files[path.name] = landmarker.sha256(path)
-        described[name] = {"input_size": spec.input_size, "outputs": 136}
+        described[name] = {"input_size": spec.input_size, "outputs": outputs}
     manifest = {"profile": "quick", "image_size": 64, "region_size": 32, "face_margin": 0.2,
                 "models": described, "files": files,
                 "detector_calibration": {"hog": {"dx": 0.0, "dy": 0.1, "scale": 0.9, "n": 1}}}

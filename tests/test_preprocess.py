@@ -8,6 +8,8 @@ import os
 import shutil
 import warnings
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.io
@@ -310,6 +312,32 @@ def test_data_fingerprint_tracks_the_files(data):
         p.name for p in (data / "300W" / "01_Indoor").glob("*.png"))[0]
     image.write_bytes(image.read_bytes() + b"\0")
     assert preprocess.data_fingerprint(data) not in (first, second)
+
+
+def _touch_everything(root, seconds=60):
+    for path in Path(root).rglob("*"):
+        if path.is_file():
+            st = path.stat()
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + seconds * 1_000_000_000))
+
+
+def test_data_fingerprint_ignores_modification_times(data, home):
+    # a fresh copy or re-mount of the same data keeps its models and its crop cache
+    first = preprocess.data_fingerprint(data)
+    preprocess.load_faces(data, "train", CROP)
+    _touch_everything(data)
+    assert preprocess.data_fingerprint(data) == first
+    preprocess.load_faces(data, "train", CROP)
+    assert len(_cache_files()) == 1
+
+
+def test_data_fingerprint_tracks_the_box_files(data):
+    first = preprocess.data_fingerprint(data)
+    box_file = data / "Bounding Boxes" / synthetic.box_file_name("afw")
+    mat = scipy.io.loadmat(box_file)
+    mat["bounding_boxes"][0, 0][0, 0]["bb_detector"][0, 0] += 3.0
+    scipy.io.savemat(box_file, {"bounding_boxes": mat["bounding_boxes"]})
+    assert preprocess.data_fingerprint(data) != first
 
 
 def test_data_fingerprint_depends_on_the_place_not_only_the_content(source_set, data):
