@@ -13,6 +13,7 @@ one setting changed, with the profile's budget (``ablation_epochs``, ``ablation_
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 
 from .augment import NO_AUGMENT
 from .metrics import nme
@@ -27,7 +28,9 @@ def settings(profile):
     return {
         "dense layers": {f"{k} dense": {"dense_layers": k} for k in (1, 2, 3)},
         "optimizer": {name: {"optimizer": name} for name in ("adam", "sgd", "rmsprop")},
-        "batch size": {f"batch {b}": {"batch_size": b} for b in p.ablation_batch_sizes},
+        # the profile's own batch size is the baseline (None), trained once
+        "batch size": {f"batch {b}": {"batch_size": None if b == p.batch_size else b}
+                       for b in p.ablation_batch_sizes},
         "augmentation": {"with augmentation": {}, "without": {"augment": NO_AUGMENT}},
     }
 
@@ -42,7 +45,8 @@ def our_settings(profile):
                           "spatial head, L1": {},
                           "spatial head, Wing": {"loss": "wing"}},
         "target standardisation": {"standardised": {}, "raw pixels": {"standardize": False}},
-        "input size": {f"{s} px": {"input_size": s} for s in sorted({96, p.image_size, 160})},
+        "input size": {f"{s} px": {"input_size": s}
+                       for s in sorted({p.image_size, *p.ablation_input_sizes})},
         "precision": {"mixed bfloat16": {}, "float32": {"precision": "float32"}},
     }
 
@@ -104,3 +108,20 @@ def as_rows(runs):
              "train s": errors["_time_s"][label]}
             for setting, errors in runs.items() for label, e in errors.items()
             if not label.startswith("_")]
+
+
+def reference_rows(profile, data_dir, split):
+    """The saved predictions of this profile (mean shape, the paper's approaches, dlib, our
+    cascade) as ``setting = "reference"`` rows; on real faces without them, those of the
+    shipped weights (``fkd reproduce --profile real``). Empty when nothing is saved."""
+    from .data import is_synthetic
+    from .pipeline import load_saved
+    from .report import summary_frame
+    saved = load_saved(profile, data_dir, split)
+    if not saved and not is_synthetic(data_dir):
+        saved = load_saved("real", data_dir, split)
+    columns = ["setting", "variant", "NME %", "AUC@0.08 %", "FR@0.08 %"]
+    if not saved:
+        return pd.DataFrame(columns=columns)
+    frame = summary_frame(saved, 68).reset_index().rename(columns={"approach": "variant"})
+    return frame.assign(setting="reference")[columns]

@@ -23,6 +23,7 @@ class Profile:
     synthetic_counts: str = "default"   # embedded data: "default" (small) or "paper"
     ablation_epochs: int = 2
     ablation_batch_sizes: tuple = (16, 64, 256)
+    ablation_input_sizes: tuple = (96, 128, 160, 224)   # notebook 09's input-size row
     steps_per_epoch: int | None = None
     description: str = ""
     extra: dict = field(default_factory=dict)
@@ -34,6 +35,7 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", image_size=64, region_size=32, epochs=2, patience=2,
                      ablation_epochs=1, ablation_batch_sizes=(16, 64),
+                     ablation_input_sizes=(48, 64, 96),
                      description="CI and first contact: embedded synthetic data, 64 px, 2 epochs"),
     "cpu": Profile("cpu", image_size=128, region_size=64, epochs=30, patience=6,
                    synthetic_counts="paper", ablation_epochs=5,

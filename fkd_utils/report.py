@@ -55,6 +55,19 @@ def markdown_table(results, split, points=68):
     return "\n".join(lines)
 
 
+def frame_markdown(frame, digits=2):
+    """A Markdown table of a DataFrame (numbers rounded, empty cells for missing values)."""
+    def cell(v):
+        if isinstance(v, float):
+            return "" if v != v else f"{v:.{digits}f}"
+        return str(v)
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
+             "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
+              for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def update_readme(readme, key, text):
     """Replace the block between ``<!-- key:begin -->`` and ``<!-- key:end -->`` in a file."""
     import re

@@ -1,0 +1,62 @@
+"""Results tables: hand-built results give the rows they should; README blocks are replaced
+in place; ``fkd report`` fills the results and ablation blocks from the files."""
+import json
+
+import pandas as pd
+import pytest
+
+from fkd_utils import cli, paths, report
+
+
+def _results():
+    row = lambda nme, n=10: {"all": {"n": n, "nme": nme, "auc": 0.5, "fr": 0.1}}
+    return {"cascade": {"validation": {"68": row(0.0412), "51": row(0.031)}},
+            "mean_shape": {"validation": {"68": row(0.17), "51": row(0.18)}},
+            "end_to_end": {"test": {"68": row(0.08), "51": row(0.07)}}}
+
+
+def test_markdown_table_rows_in_the_papers_order():
+    lines = report.markdown_table(_results(), "validation").splitlines()
+    assert lines[0].startswith("| approach |") and len(lines) == 4   # header, rule, 2 rows
+    assert lines[2] == "| mean shape (baseline) | 10 | 17.00 | 50.0 | 10.0 |"
+    assert lines[3] == "| ours: cascade | 10 | 4.12 | 50.0 | 10.0 |"
+
+
+def test_frame_markdown():
+    frame = pd.DataFrame({"variant": ["a", "b"], "NME %": [4.123, float("nan")]})
+    assert report.frame_markdown(frame).splitlines() == [
+        "| variant | NME % |", "|---|---|", "| a | 4.12 |", "| b |  |"]
+
+
+def test_update_readme_replaces_only_its_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("top\n<!-- x:begin -->\nold\n<!-- x:end -->\nbottom\n")
+    report.update_readme(readme, "x", "new\ntable")
+    assert readme.read_text() == "top\n<!-- x:begin -->\nnew\ntable\n<!-- x:end -->\nbottom\n"
+    with pytest.raises(ValueError, match="no '<!-- y:begin -->'"):
+        report.update_readme(readme, "y", "text")
+
+
+def test_fkd_report_fills_results_and_ablation_blocks(fkd_home, tmp_path, capsys):
+    folder = paths.results_dir("full")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(_results()))
+    pd.DataFrame({"setting": ["loss"], "variant": ["L1"], "NME %": [5.25]}).to_csv(
+        folder / "our_ablations_validation.csv", index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- results:full:begin -->\n<!-- results:full:end -->\n"
+                      "<!-- ablations:full:begin -->\n<!-- ablations:full:end -->\n")
+    try:
+        assert cli.main(["report", "--profile", "full", "--readme", str(readme)]) == 0
+    finally:
+        for f in folder.iterdir():
+            f.unlink()
+    text = readme.read_text()
+    assert "| ours: cascade | 10 | 4.12 | 50.0 | 10.0 |" in text
+    assert "| loss | L1 | 5.25 |" in text and "notebook 09, validation split" in text
+    assert "test split, 51 points" in text   # every split present in the results
+
+
+def test_fkd_report_without_results_says_what_to_run(fkd_home, capsys):
+    assert cli.main(["report", "--profile", "cpu"]) == 2
+    assert "fkd reproduce --profile cpu" in capsys.readouterr().err
