@@ -13,16 +13,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fkd_utils.landmarker import IMAGE_SUFFIXES, Landmarker, read_photo  # noqa: E402
+from fkd_utils.landmarker import IMAGE_SUFFIXES, Landmarker, predict_batches  # noqa: E402
 
 
 def run(files, landmarker, batch=1):
-    """Decode, detect, crop and predict every file; ``batch`` > 1 batches the models' passes
-    over that many images (what ``fkd predict`` does for folders)."""
-    start, faces = time.perf_counter(), 0
-    for i in range(0, len(files), batch):
-        images = [read_photo(path) for path in files[i:i + batch]]
-        faces += sum(len(f) for f in landmarker.predict_many(images))
+    """Decode, detect, crop and predict every file as ``fkd predict`` does: ``batch`` images
+    per batched model pass (1: one photo at a time), the next batch decoded and detected
+    while the models work."""
+    start = time.perf_counter()
+    faces = sum(len(f) for *_, f in predict_batches([(p, p.stem) for p in files], landmarker, batch))
     return faces, time.perf_counter() - start
 
 

@@ -131,7 +131,8 @@ def cmd_report(args):
             for points in (68, 51):
                 blocks.append(f"*{split} split, {points} points — {source(path)}*\n\n"
                               + markdown_table(results, split, points))
-        _report_block("\n\n".join(blocks), args, f"results:{args.profile}")
+        if blocks:  # (a notebook-09-only run saves no predictions)
+            _report_block("\n\n".join(blocks), args, f"results:{args.profile}")
     if ablations:
         import pandas as pd
         from .report import frame_markdown

@@ -171,13 +171,13 @@ class Landmarker:
         return refine_with_regions(first, images, squares, regions,
                                    self.manifest["region_size"])[0]
 
-    def predict_many(self, images):
-        """Faces of many RGB images (as :meth:`__call__`), detected one by one and landmarked
-        in one batch: the fast path for folders."""
+    def predict_many(self, images, boxes=None):
+        """Faces of many RGB images (as :meth:`__call__`), detected one by one (unless their
+        ``boxes`` are given) and landmarked in one batch: the fast path for folders."""
         images = [_rgb(im) for im in images]
-        boxes = [self.detect(im) for im in images]
+        boxes = [self.detect(im) for im in images] if boxes is None else boxes
         points = self.landmarks_many(images, boxes)
-        return [[{"box": b.tolist(), "points": p} for b, p in zip(bs, ps)]
+        return [[{"box": np.asarray(b).tolist(), "points": p} for b, p in zip(bs, ps)]
                 for bs, ps in zip(boxes, points)]
 
     def __call__(self, image, boxes=None):
@@ -357,21 +357,52 @@ def _record(summary, path, stem, image, faces, landmarker, out_dir, overlays, lo
             save_overlay(out_dir / f"{stem}.fkd.png", image, faces)
 
 
-def _faces_or_errors(landmarker, readable):
-    """Faces of a batch of images; if the batch fails, image by image, so one bad image is
-    reported instead of stopping the run."""
-    if not readable:
-        return []
+def _read_and_detect(pairs, landmarker):
+    """Decode and detect one batch of ``(path, stem)``: ``(path, stem, image, boxes)`` for
+    each readable image, the error for each other one."""
+    out = []
+    for path, stem in pairs:
+        try:
+            image = read_photo(path)
+            out.append((path, stem, image, landmarker.detect(_rgb(image))))
+        except Exception as err:  # noqa: BLE001 - reported per file
+            out.append((path, stem, err))
+    return out
+
+
+def predict_batches(pairs, landmarker, batch=32):
+    """``(path, stem, image or None, faces or error)`` for every ``(path, stem)``, in order.
+
+    Decoding and detection of the next batch run in a thread while the models work on this
+    one (both release the GIL): 17 % more faces/s on 2 cores (benchmarks/predict_speed.py).
+    If a batch fails, its images are retried one by one, so one bad image is reported
+    instead of stopping the run.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    chunks = [pairs[i:i + batch] for i in range(0, len(pairs), batch)]
+    with ThreadPoolExecutor(1) as pool:
+        ahead = pool.submit(_read_and_detect, chunks[0], landmarker) if chunks else None
+        for k in range(len(chunks)):
+            items = ahead.result()
+            if k + 1 < len(chunks):
+                ahead = pool.submit(_read_and_detect, chunks[k + 1], landmarker)
+            yield from _landmark_items(items, landmarker)
+
+
+def _landmark_items(items, landmarker):
+    good = [it for it in items if len(it) == 4]
     try:
-        return landmarker.predict_many([im for _, _, im in readable])
+        faces = landmarker.predict_many([it[2] for it in good], [it[3] for it in good])
     except Exception:  # noqa: BLE001 - find the culprit below
-        results = []
-        for _, _, image in readable:
+        faces = []
+        for _, _, image, boxes in good:
             try:
-                results.append(landmarker(image))
+                faces.append(landmarker(image, boxes))
             except Exception as err:  # noqa: BLE001 - reported per image
-                results.append(err)
-        return results
+                faces.append(err)
+    found = iter(faces)
+    for it in items:
+        yield (it[0], it[1], it[2], next(found)) if len(it) == 4 else (it[0], it[1], None, it[2])
 
 
 def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True, log=print,
@@ -392,21 +423,14 @@ def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True
         out_dir.mkdir(parents=True, exist_ok=True)
     summary = {"images": [], "skipped": [], "no_face": []}
     bar = tqdm(total=len(pairs), disable=not progress or len(pairs) < 2, desc="fkd predict")
-    for start in range(0, len(pairs), batch):
-        readable = []
-        for path, stem in pairs[start:start + batch]:
-            try:
-                readable.append((path, stem, read_photo(path)))
-            except DataError as err:
-                summary["skipped"].append({"file": str(path), "reason": str(err)})
-                log(f"skipped {err}")
-        for (path, stem, image), faces in zip(readable, _faces_or_errors(landmarker, readable)):
-            if isinstance(faces, Exception):
-                summary["skipped"].append({"file": str(path), "reason": f"{type(faces).__name__}: {faces}"})
-                log(f"skipped {path}: {type(faces).__name__}: {faces}")
-                continue
-            _record(summary, path, stem, image, faces, landmarker, out_dir, overlays, log)
-        bar.update(len(pairs[start:start + batch]))
+    for path, stem, image, faces in predict_batches(pairs, landmarker, batch):
+        bar.update(1)
+        if isinstance(faces, Exception):
+            reason = str(faces) if isinstance(faces, DataError) else f"{type(faces).__name__}: {faces}"
+            summary["skipped"].append({"file": str(path), "reason": reason})
+            log(f"skipped {reason}" if isinstance(faces, DataError) else f"skipped {path}: {reason}")
+            continue
+        _record(summary, path, stem, image, faces, landmarker, out_dir, overlays, log)
     bar.close()
     return summary
 

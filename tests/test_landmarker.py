@@ -182,3 +182,35 @@ def test_predict_files_never_writes_over_results_or_mixes_same_names(weights, tm
 def test_float_images_are_refused(weights):
     with pytest.raises(ValueError, match="uint8"):
         landmarker.Landmarker(weights)(np.zeros((64, 64, 3)), boxes=[[1, 1, 60, 60]])
+
+
+class _FlakyLandmarker:
+    """detect: one box per image; a batch with a dark image fails, and so does that image."""
+
+    def detect(self, image):
+        return np.array([[1.0, 1.0, 5.0, 5.0]])
+
+    def predict_many(self, images, boxes):
+        if any(im.mean() < 10 for im in images):
+            raise RuntimeError("batch failed")
+        return [[{"box": b[0].tolist(), "points": np.zeros((68, 2))}] for b in boxes]
+
+    def __call__(self, image, boxes):
+        if image.mean() < 10:
+            raise RuntimeError("dark image")
+        return [{"box": boxes[0].tolist(), "points": np.zeros((68, 2))}]
+
+
+def test_predict_batches_keeps_order_and_reports_each_failure(tmp_path):
+    pairs = []
+    for i, value in enumerate([200, 0, 150, 90, 120]):
+        path = tmp_path / f"im{i}.png"
+        skio.imsave(path, np.full((8, 8, 3), value, np.uint8), check_contrast=False)
+        pairs.append((path, path.stem))
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    pairs.insert(3, (tmp_path / "broken.png", "broken"))
+    out = list(landmarker.predict_batches(pairs, _FlakyLandmarker(), batch=2))
+    assert [o[1] for o in out] == [stem for _, stem in pairs]
+    kinds = [type(o[3]).__name__ if isinstance(o[3], Exception) else len(o[3]) for o in out]
+    assert kinds == [1, "RuntimeError", 1, "DataError", 1, 1]
+    assert "broken.png" in str(out[3][3])
