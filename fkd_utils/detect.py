@@ -13,6 +13,7 @@ Boxes are ``[x_min, y_min, x_max, y_max]`` in 1-based pixels, like the 300-W box
 """
 from dataclasses import asdict, dataclass
 
+import cv2
 import numpy as np
 
 
@@ -48,10 +49,9 @@ MIN_FACE = 0.12
 
 def _gray_uint8(image):
     image = np.asarray(image)
-    if image.ndim == 3 and image.dtype == np.uint8 and _cv2() is not None:
-        return _cv2().cvtColor(np.ascontiguousarray(image[..., :3]), _cv2().COLOR_RGB2GRAY)
     if image.ndim == 3:
-        image = (image[..., :3] @ np.array([0.299, 0.587, 0.114])).round()
+        return cv2.cvtColor(np.ascontiguousarray(image[..., :3]).astype(np.uint8),
+                            cv2.COLOR_RGB2GRAY)
     return image.astype(np.uint8)
 
 
@@ -130,7 +130,6 @@ class FaceDetector:
         return self.calibration.apply(boxes) if len(boxes) else boxes
 
     def _opencv(self, gray, side, neighbours=3):
-        import cv2
         if self._cascade is None:
             self._cascade = cv2.CascadeClassifier(
                 cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
@@ -165,24 +164,10 @@ def _downscale(image, max_side, upscale=False):
     factor = factor if upscale else min(1.0, factor)
     if factor == 1.0:
         return image, factor
-    cv2 = _cv2()
-    if cv2 is not None and image.dtype == np.uint8:  # area averaging: ~10x skimage's speed
-        height, width = image.shape[:2]
-        size = (max(int(round(width * factor)), 1), max(int(round(height * factor)), 1))
-        method = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-        return cv2.resize(np.ascontiguousarray(image), size, interpolation=method), factor
-    from skimage.transform import rescale
-    axis = 2 if image.ndim == 3 else None
-    small = rescale(image, factor, anti_aliasing=True, channel_axis=axis, preserve_range=True)
-    return small.round().astype(np.uint8), factor
-
-
-def _cv2():
-    try:
-        import cv2
-    except ImportError:
-        return None
-    return cv2
+    height, width = image.shape[:2]
+    size = (max(int(round(width * factor)), 1), max(int(round(height * factor)), 1))
+    method = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR  # area averaging when shrinking
+    return cv2.resize(np.ascontiguousarray(image), size, interpolation=method), factor
 
 
 def _merge(boxes, scores, iou=0.4):

@@ -115,7 +115,7 @@ class Landmarker:
 
     def set_detector(self, backend=None, min_face=None):
         """Use a face detector backend (hog, haar, lbp) with its calibration from the manifest;
-        ``min_face``: the cascades' smallest face in the fast pass, fraction of the photo's side."""
+        ``min_face``: the detector's smallest face in the fast pass, fraction of the photo's side."""
         from .detect import default_backend
         backend = backend or default_backend()
         calibrations = self.manifest.get("detector_calibration", {})
