@@ -21,7 +21,7 @@ from .detect import Calibration, FaceDetector
 from .io import DataError
 from .markup import REGIONS
 from .pipeline import (APPROACH_MODELS, predict_boxes, predict_cascade, predict_faces,
-                       refine_with_regions, squares_from_shapes)
+                       refine_with_regions, region_squares)
 
 FLOAT16_MIN_SIZE = 4096  # arrays this large are stored as float16; small ones keep float32
 RESEARCH_NOTE = ("Trained on 300-W (iBUG) images, which are for research use only; these "
@@ -164,7 +164,7 @@ class Landmarker:
             return first
         regions = {r: self.models[f"region_{r}"] for r in REGIONS}
         if self.approach == "region":
-            squares = {r: squares_from_shapes(first, r) for r in REGIONS}
+            squares = region_squares(first)
         else:
             centres, sides = predict_boxes(self.models["boxes"], faces)
             squares = {r: (centres[:, i], sides[:, i]) for i, r in enumerate(REGIONS)}
@@ -426,9 +426,11 @@ def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True
     for path, stem, image, faces in predict_batches(pairs, landmarker, batch):
         bar.update(1)
         if isinstance(faces, Exception):
-            reason = str(faces) if isinstance(faces, DataError) else f"{type(faces).__name__}: {faces}"
+            # a DataError names its file already; anything else gets the path in front
+            reason = (str(faces) if isinstance(faces, DataError)
+                      else f"{path}: {type(faces).__name__}: {faces}")
             summary["skipped"].append({"file": str(path), "reason": reason})
-            log(f"skipped {reason}" if isinstance(faces, DataError) else f"skipped {path}: {reason}")
+            log(f"skipped {reason}")
             continue
         _record(summary, path, stem, image, faces, landmarker, out_dir, overlays, log)
     bar.close()

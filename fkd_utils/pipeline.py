@@ -70,7 +70,7 @@ class ModelSpec:
     optimizer: str = "adam"
     batch_size: int | None = None   # None: the profile's
     standardize: bool = True        # spatial head: standardise targets by their mean and std
-    margin: float | None = None     # face crop margin; None: the profile's (detector crops)
+    margin: float | None = None     # refiners' crop margin (crop="points"); None: REFINE_MARGIN
 
     def manifest(self):
         return {"name": self.name, "target": self.target, "input_size": self.input_size,
@@ -319,9 +319,8 @@ def predict_cascade(models, faces, images, flip_average=True):
     result = np.mean(stages, axis=0)
     regions = {r: models.get(f"region_{r}") for r in REGIONS}
     if all(regions.values()):
-        squares = {r: squares_from_shapes(result, r) for r in REGIONS}
         size = next(iter(regions.values())).input_shape[1]
-        refined, _ = refine_with_regions(result, images, squares, regions, size)
+        refined, _ = refine_with_regions(result, images, region_squares(result), regions, size)
         result = (1.0 - REGION_BLEND) * result + REGION_BLEND * refined
     return result, stages
 
@@ -369,6 +368,11 @@ def squares_from_shapes(shapes, region):
     """Region squares placed from full shapes the same way the training crops were."""
     pairs = [region_square(s, region, REGION_MARGIN) for s in shapes]
     return np.stack([c for c, _, _ in pairs]), np.array([side for _, side, _ in pairs])
+
+
+def region_squares(shapes):
+    """``{region: squares}`` of every region, placed from full shapes (N, 68, 2)."""
+    return {r: squares_from_shapes(shapes, r) for r in REGIONS}
 
 
 def refine_with_regions(base, images, squares_by_region, region_models, region_size):
@@ -458,12 +462,12 @@ def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
         keep("end_to_end", end_to_end)
     placements = {}
     if "region" in paper:
-        placements["region"] = {r: squares_from_shapes(end_to_end, r) for r in REGIONS}
+        placements["region"] = region_squares(end_to_end)
     if "box" in paper:
         centres, sides = predict_boxes(models["boxes"], faces)
         placements["box"] = {r: (centres[:, i], sides[:, i]) for i, r in enumerate(REGIONS)}
     if "oracle" in paper:
-        placements["oracle"] = {r: squares_from_shapes(gt, r) for r in REGIONS}
+        placements["oracle"] = region_squares(gt)
     region_models = {r: models[f"region_{r}"] for r in REGIONS} if placements else {}
     for name, squares in placements.items():
         shapes, clipped = refine_with_regions(end_to_end, images, squares, region_models,
