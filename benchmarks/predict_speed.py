@@ -1,7 +1,8 @@
 """Faces per second of ``fkd predict`` end to end on 2 CPU cores: decode, detect, crop, predict.
 
     python benchmarks/predict_speed.py [IMAGES_DIR] [--weights DIR] [--approach cascade]
-                                       [--detector hog haar] [--limit 200] [--batch 1 16]
+                                       [--detector hog haar] [--limit 200] [--batch 1 32]
+                                       [--stages 2 4]
 
 Defaults: the shipped real-face weights and ``../shared/data/300w/helen/testset``. Prints one
 line per setting, e.g. ``cascade hog batch 1: 200 images, 199 faces, 23.4 faces/s``.
@@ -35,15 +36,20 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 32],
                         help="images per batched model pass (1: one photo at a time)")
+    parser.add_argument("--stages", nargs="+", type=int, default=[None],
+                        help="cascade: how many stages to run (fkd predict --stages; default all)")
     args = parser.parse_args(argv)
     files = sorted(p for p in Path(args.images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     files = files[: args.limit]
-    for approach in args.approach:
+    for approach, stages in [(a, k) for a in args.approach
+                             for k in (args.stages if a == "cascade" else [None])]:
         try:
-            landmarker = Landmarker(args.weights, approach)
+            landmarker = Landmarker(args.weights, approach, stages=stages)
         except Exception as err:  # a weights folder without this approach's models
             print(f"{approach}: skipped ({err})")
             continue
+        if stages:
+            approach = f"{approach} ({stages} stages)"
         for backend in args.detector:
             landmarker.set_detector(backend)
             for batch in args.batch:

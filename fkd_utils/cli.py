@@ -5,7 +5,7 @@
     fkd evaluate PREDICTIONS|dlib --data-dir DIR --split SPLIT [--json] [--boxes bb_detector|own]
     fkd train [--profile P] [--data-dir DIR] [--approach A ...] [--retrain]
     fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force]
-    fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--out DIR] [--json]
+    fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--stages K] [--out DIR] [--json]
 """
 import argparse
 import json
@@ -94,7 +94,7 @@ def cmd_reproduce(args):
 
 def cmd_predict(args):
     from .landmarker import Landmarker, predict_files
-    landmarker = Landmarker(args.weights, args.approach, args.detector, args.min_face)
+    landmarker = Landmarker(args.weights, args.approach, args.detector, args.min_face, args.stages)
     summary = predict_files(args.inputs, landmarker, args.out, overlays=not args.no_overlay,
                             log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite)
     if args.json:
@@ -200,6 +200,9 @@ def build_parser():
     pr.add_argument("--min-face", type=float, default=None, metavar="FRACTION",
                     help="smallest face of the fast pass, fraction of the photo's longer "
                          "side (default 0.12; smaller finds smaller faces, slower)")
+    pr.add_argument("--stages", type=int, default=None, metavar="K",
+                    help="run only the cascade's first K stages (faster, less accurate; "
+                         "default: all; see the README's speed table)")
     pr.add_argument("--json", action="store_true", help="print the results as JSON")
     pr.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs")
     pr.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")

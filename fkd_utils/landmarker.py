@@ -20,8 +20,8 @@ from .crop import face_crop
 from .detect import Calibration, FaceDetector
 from .io import DataError
 from .markup import REGIONS
-from .pipeline import (APPROACH_MODELS, predict_boxes, predict_cascade, predict_faces,
-                       refine_with_regions, region_squares)
+from .pipeline import (APPROACH_MODELS, cascade_stages, predict_boxes, predict_cascade,
+                       predict_faces, refine_with_regions, region_squares)
 
 FLOAT16_MIN_SIZE = 4096  # arrays this large are stored as float16; small ones keep float32
 RESEARCH_NOTE = ("Trained on 300-W (iBUG) images, which are for research use only; these "
@@ -94,17 +94,24 @@ def read_weights_manifest(weights_dir):
 class Landmarker:
     """Face detector + trained models: 68 points on every face of a photo.
 
-    ``approach``: ``cascade`` (ours, the default), ``end-to-end``, ``region`` or ``box``.
+    ``approach``: ``cascade`` (ours, the default), ``end-to-end``, ``region`` or ``box``;
+    ``stages``: how many of the cascade's stages to run (fewer: faster; None: all).
     """
 
-    def __init__(self, weights_dir=None, approach="cascade", detector=None, min_face=None):
+    def __init__(self, weights_dir=None, approach="cascade", detector=None, min_face=None,
+                 stages=None):
         self.weights_dir = Path(weights_dir or shipped_weights_dir())
         self.manifest = read_weights_manifest(self.weights_dir)
         if approach not in APPROACH_ALIASES:
             raise ValueError(f"unknown approach {approach!r}; choose one of "
                              f"{sorted(set(APPROACH_ALIASES) - {'end_to_end'})}")
         self.approach = APPROACH_ALIASES[approach]
+        if stages is not None and self.approach != "cascade":
+            raise ValueError(f"stages={stages}: only the cascade approach has stages")
+        self.stages = stages
         needed = APPROACH_MODELS[self.approach]
+        if self.approach == "cascade":  # only the stages that run
+            needed = [n for n in needed if not n.startswith("cascade_")] + list(cascade_stages(stages))
         missing = [n for n in needed if n not in self.manifest["models"]]
         if missing:
             raise DataError(f"{self.weights_dir}: approach {approach!r} needs models {missing}, "
@@ -158,7 +165,7 @@ class Landmarker:
 
     def _predict(self, faces, images):
         if self.approach == "cascade":
-            return predict_cascade(self.models, faces, images)[0]
+            return predict_cascade(self.models, faces, images, stages=self.stages)[0]
         first = predict_faces(self.models["end_to_end"], faces)
         if self.approach == "end_to_end":
             return first

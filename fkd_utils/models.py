@@ -10,9 +10,13 @@ Heads:
 
 * ``"paper"``: 2x2 average pooling, global average pooling, dropout 0.5, Dense with ReLU on
   raw crop-pixel coordinates (the paper's choice, trained with MSE);
-* ``"spatial"`` (ours, notebook 08): a 1x1 convolution to a few channels keeps *where* the
+* ``"spatial"`` (notebook 09's baseline): a 1x1 convolution to a few channels keeps *where* the
   features are, flattened into the Dense layer, whose output is standardised by the training
-  targets' mean and std (a ``Normalization(invert=True)`` layer maps it back to pixels).
+  targets' mean and std (a ``Normalization(invert=True)`` layer maps it back to pixels);
+* ``"integral"`` (our cascade's, notebooks 08-09): heatmaps with a soft-argmax read-out (integral
+  regression, Sun et al. 2018): the last stage's features, upsampled 2x and joined with the
+  stage before, give one heatmap per point; each point is the heatmap's softmax-weighted mean
+  position, in crop pixels, so the loss stays a loss on coordinates.
 """
 import numpy as np
 import keras
@@ -21,7 +25,7 @@ from keras import layers
 #: (filters, units, stride) per stage.
 PAPER_STAGES = ((256, 1, 1), (512, 1, 2), (1024, 1, 2))
 REGION_STAGES = PAPER_STAGES[:-1]
-HEADS = ("paper", "spatial")
+HEADS = ("paper", "spatial", "integral")
 
 
 def stem(inputs):
@@ -121,6 +125,42 @@ def spatial_head(x, outputs, target_mean, target_std, channels=32, dense_layers=
                               dtype="float32")(x)
 
 
+@keras.saving.register_keras_serializable(package="fkd")
+class SoftArgmax(layers.Layer):
+    """Heatmaps (B, H, W, K) -> the softmax-weighted mean position of each, as
+    (B, 2K) interleaved x, y in 0-based pixel centres of an ``input_size`` crop."""
+
+    def __init__(self, input_size, **kwargs):
+        super().__init__(**kwargs)
+        self.input_size = input_size
+
+    def call(self, heatmaps):
+        h, w, k = heatmaps.shape[1:]
+        prob = keras.ops.softmax(keras.ops.reshape(heatmaps, (-1, h * w, k)), axis=1)
+        # cell centres in crop pixels: cell i covers [i, i + 1) * stride
+        xs = (np.arange(w) + 0.5) * self.input_size / w - 0.5
+        ys = (np.arange(h) + 0.5) * self.input_size / h - 0.5
+        grid_x = np.tile(xs, h).astype(np.float32)[None, :, None]
+        grid_y = np.repeat(ys, w).astype(np.float32)[None, :, None]
+        x = keras.ops.sum(prob * grid_x, axis=1)
+        y = keras.ops.sum(prob * grid_y, axis=1)
+        return keras.ops.reshape(keras.ops.stack([x, y], axis=-1), (-1, 2 * k))
+
+    def get_config(self):
+        return {**super().get_config(), "input_size": self.input_size}
+
+
+def integral_head(features, finer, outputs, input_size, channels=128):
+    x = layers.UpSampling2D(2, interpolation="bilinear", name="head_up")(features)
+    x = layers.Concatenate(name="head_join")([x, finer])
+    for i, kernel in enumerate((1, 3)):  # 1x1 first: the 3x3 sees few channels (cheap)
+        x = layers.Conv2D(channels, kernel, padding="same", name=f"head_conv{i + 1}")(x)
+        x = layers.BatchNormalization(name=f"head_bn{i + 1}")(x)
+        x = layers.Activation("relu", name=f"head_relu{i + 1}")(x)
+    heatmaps = layers.Conv2D(outputs // 2, 1, name="heatmaps", dtype="float32")(x)
+    return SoftArgmax(input_size, name="coords", dtype="float32")(heatmaps)
+
+
 def build_resnet(input_size, outputs, stages=PAPER_STAGES, head="paper", dense_layers=1,
                  dropout=None, activation="relu", target_mean=None, target_std=None,
                  batch_norm=True, precision="float32", name="resnet"):
@@ -147,9 +187,13 @@ def _build(input_size, outputs, stages, head, dense_layers, dropout, activation,
         raise ValueError(f"unknown head {head!r}; choose one of {HEADS}")
     inputs = keras.Input((input_size, input_size, 3), name="image")
     x = stem(inputs)
+    features = []
     for i, (filters, units, stride) in enumerate(stages):
         x = residual_stage(x, filters, units, stride, batch_norm, name=f"stage{i + 1}")
-    if head == "paper":
+        features.append(x)
+    if head == "integral":
+        out = integral_head(x, features[-2], outputs, input_size)
+    elif head == "paper":
         out = paper_head(x, outputs, dense_layers, 0.5 if dropout is None else dropout, activation,
                          target_mean=target_mean)
     else:

@@ -15,7 +15,7 @@ pixels (the ``.pts`` convention), so evaluation and later notebooks need no retr
 """
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +45,13 @@ REGION_JITTER = 0.06
 REFINE_AUGMENT = AugmentConfig(rotation=15.0, shear=0.08, scale=0.05, translate=0.03, flip=0.5)
 REFINE_MARGIN = 0.2
 #: Our cascade's refiners, in order (each reads a crop around the mean of the stages before
-#: it), with the margin of that crop: stage 4 sees more context (the jaw's outline).
-REFINER_MARGINS = {"cascade_stage2": REFINE_MARGIN, "cascade_stage3": REFINE_MARGIN,
-                   "cascade_stage4": 0.3}
+#: it), with the margin of that crop: later stages see more context (the jaw's outline).
+REFINER_MARGINS = {"cascade_stage2": REFINE_MARGIN, "cascade_stage3": 0.3,
+                   "cascade_stage4": 0.4}
 CASCADE_REFINERS = tuple(REFINER_MARGINS)
-#: Weight of the region ResNets' points in our cascade's result.
-REGION_BLEND = 0.5
+#: Weight of the region ResNets' points in our cascade's result (chosen on the selection tenth:
+#: see :func:`predict_cascade`).
+REGION_BLEND = 0.25
 
 
 @dataclass(frozen=True)
@@ -91,23 +92,13 @@ def model_specs(profile):
         augment = EYE_AUGMENT if "eye" in region else CENTRE_AUGMENT
         specs[f"region_{region}"] = ModelSpec(f"region_{region}", f"region:{region}",
                                               p.region_size, REGION_STAGES, augment=augment)
-    ours = dict(head="spatial", loss="l1", precision="mixed_bfloat16", reduce_lr=True)
+    ours = dict(head="integral", loss="l1", precision="mixed_bfloat16", reduce_lr=True)
     specs["cascade_stage1"] = ModelSpec("cascade_stage1", "points", p.image_size,
                                         augment=FACE_AUGMENT, **ours)
-    specs["cascade_stage2"] = ModelSpec("cascade_stage2", "points", p.image_size,
-                                        augment=REFINE_AUGMENT, crop="points", **ours)
-    # a finer look (1.25x the resolution), then a wider one (more context)
-    specs["cascade_stage3"] = ModelSpec("cascade_stage3", "points", _finer(p.image_size),
-                                        augment=REFINE_AUGMENT, crop="points", **ours)
-    specs["cascade_stage4"] = ModelSpec("cascade_stage4", "points", p.image_size,
-                                        augment=REFINE_AUGMENT, crop="points", **ours)
     for name, margin in REFINER_MARGINS.items():
-        specs[name] = replace(specs[name], margin=margin)
+        specs[name] = ModelSpec(name, "points", p.image_size, augment=REFINE_AUGMENT,
+                                crop="points", margin=margin, **ours)
     return specs
-
-
-def _finer(size):
-    return int(round(size * 1.25 / 8)) * 8
 
 
 #: Which models each approach needs.
@@ -118,6 +109,14 @@ APPROACH_MODELS = {
     "oracle": ("end_to_end",) + tuple(f"region_{r}" for r in REGIONS),
     "cascade": ("cascade_stage1",) + CASCADE_REFINERS + tuple(f"region_{r}" for r in REGIONS),
 }
+
+
+def cascade_stages(stages=None):
+    """Names of our cascade's first ``stages`` stages (None: all of them)."""
+    names = ("cascade_stage1",) + CASCADE_REFINERS
+    if stages is not None and not 1 <= stages <= len(names):
+        raise ValueError(f"the cascade has stages 1 to {len(names)}; got stages={stages}")
+    return names[:stages]
 
 
 def model_selection(ids):
@@ -295,34 +294,41 @@ def crop_faces_around(images, shapes, size, margin=REFINE_MARGIN):
     return np.stack(crops), np.stack(transforms)
 
 
-def predict_cascade(models, faces, images, flip_average=True):
+def predict_cascade(models, faces, images, flip_average=False, stages=None):
     """Our coarse-to-fine regressor (notebook 08).
 
-    Stage 1 reads the detector crop; each refiner (stage 2 at the face size, stage 3 at 1.25x
-    it, stage 4 at the face size with a wider margin) reads a crop placed around the mean of
-    the stages before it; the stages' mean is then blended half and half with the paper's
-    region ResNets placed around it (when ``models`` has them). Flip averaging on every pass.
+    Stage 1 reads the detector crop; each refiner (stages 2-4, margins in
+    ``REFINER_MARGINS``) reads a crop placed around the mean of the stages before it; the
+    stages' mean is then blended with the paper's region ResNets placed around it (weight
+    ``REGION_BLEND``, when ``models`` has them). ``flip_average``: every pass also on the
+    mirrored crop; ``stages``: run only the first few stages (faster, less accurate; None: all).
+
     Each step was chosen on the held-out tenth of the real training images (model selection,
-    never the measured splits), cpu profile, NME on 68 points: stages alone 4.97 / 4.87 /
-    4.79 / 4.58 %; mean of stages 1-2 4.76 %, 1-3 4.68 %, 1-4 4.59 %; blended with the
-    regions: stages 1-3 4.35 % (one third regions: 4.40 %), stages 1-4 4.28 %.
+    never the measured splits), cpu profile, NME on 68 points. Integral heads: stages alone
+    4.07 / 4.21 / 4.11 / 4.11 %; mean of stages 1-2 3.99 %, 1-3 3.91 %, 1-4 3.88 %; blended
+    with the regions at weight 0.25: 3.83 % (0.4: 3.86 %, 0.5: 3.90 %, 0.6: 3.96 %); flip
+    averaging at weight 0.5: 3.89 % instead of 3.90 %, for twice the compute, so it is off.
+    The same cascade with spatial heads: stages alone 5.03 / 4.97 / 4.68 / 4.87 %, blended
+    (0.5) 4.27 %; with integral heads on stages 2-3 only 3.99 %, on 2-4 3.95 %. A fifth
+    integral stage (margin 0.35; 4.10 % alone) gave 3.830 % instead of 3.833 %: not worth its
+    ~20 min of training and a fifth pass.
 
     Returns ``(result, stages)``: 0-based image points (N, 68, 2) and each stage's shapes.
     """
-    stages = [predict_faces(models["cascade_stage1"], faces, flip_average)]
-    for name in CASCADE_REFINERS:
+    shapes = [predict_faces(models["cascade_stage1"], faces, flip_average)]
+    for name in cascade_stages(stages)[1:]:
         if name in models:
-            around = np.mean(stages, axis=0)
+            around = np.mean(shapes, axis=0)
             crops, transforms = crop_faces_around(images, around, models[name].input_shape[1],
                                                   REFINER_MARGINS[name])
-            stages.append(from_crop(predict_points(models[name], crops, flip_average), transforms))
-    result = np.mean(stages, axis=0)
+            shapes.append(from_crop(predict_points(models[name], crops, flip_average), transforms))
+    result = np.mean(shapes, axis=0)
     regions = {r: models.get(f"region_{r}") for r in REGIONS}
     if all(regions.values()):
         size = next(iter(regions.values())).input_shape[1]
         refined, _ = refine_with_regions(result, images, region_squares(result), regions, size)
         result = (1.0 - REGION_BLEND) * result + REGION_BLEND * refined
-    return result, stages
+    return result, shapes
 
 
 def predict_boxes(model, faces):

@@ -15,7 +15,9 @@ def _changed(a, b):
 
 @pytest.mark.parametrize("profile", ["quick", "cpu"])
 def test_our_variants_change_one_thing_or_share_the_baseline(profile):
-    base = pipeline.model_specs(profile)["cascade_stage1"]
+    base = ablations.our_baseline(profile)
+    assert base.head == "spatial" and "head" in ablations.our_settings(profile)["head and loss"][
+        "integral head (heatmaps, soft-argmax), L1"]
     for setting, table in ablations.our_settings(profile).items():
         variants = list(ablations._variants(base, table, "ours_"))
         assert len(variants) == len(table) >= 2, setting
@@ -26,6 +28,16 @@ def test_our_variants_change_one_thing_or_share_the_baseline(profile):
             assert (spec.name == "ours_baseline") == (not changed), label
             assert set(changed) <= set(table[label]), label
         assert len(set(names)) == len(names)
+
+
+def test_full_budget_setting_compares_heads_on_the_cascade_stage():
+    p = get_profile("cpu")
+    variants, epochs = ablations._plan(ablations.FULL_BUDGET, p)
+    (_, ours), (_, spatial) = variants
+    assert epochs == p.epochs > p.ablation_epochs
+    assert ours == pipeline.model_specs(p)["cascade_stage3"] and ours.head == "integral"
+    assert _changed(spatial, ours) == {"head"} and spatial.head == "spatial"
+    assert ablations.our_setting_names(p)[-1] == ablations.FULL_BUDGET
 
 
 def test_input_sizes_come_from_the_profile():

@@ -10,6 +10,7 @@ from skimage import data as skdata
 from skimage import io as skio
 
 from fkd_utils import landmarker, pipeline
+from fkd_utils.crop import face_crop
 from fkd_utils.io import DataError
 from fkd_utils.models import build_resnet
 from fkd_utils.train import target_size
@@ -69,6 +70,26 @@ def test_tampered_or_mismatched_weights_are_refused(weights, tmp_path):
         landmarker.Landmarker(weights, "box")
     with pytest.raises(DataError, match="no manifest"):
         landmarker.Landmarker(tmp_path)
+
+
+def test_cascade_runs_only_the_stages_asked_for(weights):
+    image = skdata.astronaut()
+    box = [[160.0, 40.0, 320.0, 230.0]]
+    full = landmarker.Landmarker(weights)
+    assert sorted(n for n in full.models if n.startswith("cascade_")) == list(pipeline.cascade_stages())
+    two = landmarker.Landmarker(weights, stages=2)
+    assert sorted(n for n in two.models if n.startswith("cascade_")) == ["cascade_stage1", "cascade_stage2"]
+    assert sum(n.startswith("region_") for n in two.models) == 4  # the region blend stays
+    crop, transform, _ = face_crop(image, box[0], 64)
+    faces = {"images": np.round(crop[None] * 255).astype(np.uint8), "transforms": transform[None]}
+    _, shapes = pipeline.predict_cascade(full.models, faces, [image], stages=2)
+    assert len(shapes) == 2
+    assert two(image, box)[0]["points"].shape == (68, 2)
+    for bad in (0, len(pipeline.cascade_stages()) + 1):
+        with pytest.raises(ValueError, match="the cascade has stages 1 to"):
+            landmarker.Landmarker(weights, stages=bad)
+    with pytest.raises(ValueError, match="only the cascade"):
+        landmarker.Landmarker(weights, "end-to-end", stages=2)
 
 
 def test_detector_calibration_comes_from_the_manifest(weights):

@@ -60,6 +60,29 @@ def test_spatial_head_denormalises_and_round_trips(tmp_path):
     np.testing.assert_allclose(model.predict(x, verbose=0)[0], mean, atol=1e-4)
 
 
+def test_soft_argmax_reads_peaks_at_cell_centres_and_flat_maps_at_the_middle():
+    size, cells = 64, 8  # a cell is 8 crop pixels wide
+    heat = np.zeros((1, cells, cells, 2), np.float32)
+    heat[0, 2, 5, 0] = 60.0  # a sharp peak: row 2, column 5 -> cell centre (5.5, 2.5) * 8 - 0.5
+    out = np.asarray(models.SoftArgmax(size)(heat))
+    np.testing.assert_allclose(out[0, :2], [5.5 * 8 - 0.5, 2.5 * 8 - 0.5], atol=1e-3)
+    np.testing.assert_allclose(out[0, 2:], [(size - 1) / 2] * 2, atol=1e-4)  # flat map
+
+
+def test_integral_head_round_trips_and_stays_inside_the_crop(tmp_path):
+    model = models.build_resnet(64, 136, head="integral", precision="mixed_bfloat16")
+    assert model.output_shape == (None, 136) and model.output.dtype == "float32"
+    x = np.random.default_rng(0).random((2, 64, 64, 3)).astype(np.float32)
+    got = model.predict(x, verbose=0)
+    assert got.min() >= -0.5 and got.max() <= 63.5  # a mean of cell centres
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras", compile=False)
+    np.testing.assert_allclose(got, again.predict(x, verbose=0), atol=1e-5)
+    rebuilt = keras.models.model_from_json(model.to_json())  # how shipped weights are loaded
+    rebuilt.set_weights(model.get_weights())
+    np.testing.assert_allclose(got, rebuilt.predict(x, verbose=0), atol=1e-5)
+
+
 def test_spatial_head_needs_stats():
     with pytest.raises(ValueError, match="target_mean"):
         models.build_resnet(64, 16, head="spatial")
@@ -90,9 +113,11 @@ def test_builds_and_trains_on_jax():
         "x = np.random.rand(8, 32, 32, 3).astype('float32'); y = np.random.rand(8, 16).astype('float32') * 30\n"
         "h = m.fit(x, y, epochs=3, batch_size=4, verbose=0).history['loss']\n"
         "assert h[-1] < h[0], h\n"
-        "print('jax ok', m.predict(x, verbose=0).shape)\n")
+        "print('jax ok', m.predict(x, verbose=0).shape)\n"
+        "m = build_resnet(32, 16, head='integral'); m.compile('adam', 'mae')\n"
+        "print('integral', m.fit(x, y, epochs=1, batch_size=4, verbose=0).history['loss'][0] > 0)\n")
     env = {**__import__("os").environ, "KERAS_BACKEND": "jax"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "jax ok (8, 16)" in done.stdout
+    assert "jax ok (8, 16)" in done.stdout and "integral True" in done.stdout
