@@ -20,7 +20,7 @@ from .crop import face_crop
 from .detect import Calibration, FaceDetector
 from .io import DataError
 from .markup import REGIONS
-from .pipeline import (APPROACH_MODELS, cascade_stages, predict_boxes, predict_cascade,
+from .pipeline import (APPROACH_MODELS, cascade_models, predict_boxes, predict_cascade,
                        predict_faces, refine_with_regions, region_squares)
 
 FLOAT16_MIN_SIZE = 4096  # arrays this large are stored as float16; small ones keep float32
@@ -109,9 +109,8 @@ class Landmarker:
         if stages is not None and self.approach != "cascade":
             raise ValueError(f"stages={stages}: only the cascade approach has stages")
         self.stages = stages
-        needed = APPROACH_MODELS[self.approach]
-        if self.approach == "cascade":  # only the stages that run
-            needed = [n for n in needed if not n.startswith("cascade_")] + list(cascade_stages(stages))
+        # the cascade loads only the stages that run
+        needed = cascade_models(stages) if self.approach == "cascade" else APPROACH_MODELS[self.approach]
         missing = [n for n in needed if n not in self.manifest["models"]]
         if missing:
             raise DataError(f"{self.weights_dir}: approach {approach!r} needs models {missing}, "

@@ -109,14 +109,15 @@ APPROACH_MODELS = {
     "oracle": ("end_to_end",) + tuple(f"region_{r}" for r in REGIONS),
     "cascade": ("cascade_stage1",) + CASCADE_REFINERS + tuple(f"region_{r}" for r in REGIONS),
 }
+CASCADE_STAGES = APPROACH_MODELS["cascade"][:1 + len(CASCADE_REFINERS)]
 
 
-def cascade_stages(stages=None):
-    """Names of our cascade's first ``stages`` stages (None: all of them)."""
-    names = ("cascade_stage1",) + CASCADE_REFINERS
-    if stages is not None and not 1 <= stages <= len(names):
-        raise ValueError(f"the cascade has stages 1 to {len(names)}; got stages={stages}")
-    return names[:stages]
+def cascade_models(stages=None):
+    """The models our cascade runs with its first ``stages`` stages (None: all of them): those
+    stages, then the region ResNets of the blend."""
+    if stages is not None and not 1 <= stages <= len(CASCADE_STAGES):
+        raise ValueError(f"the cascade has stages 1 to {len(CASCADE_STAGES)}; got stages={stages}")
+    return CASCADE_STAGES[:stages] + APPROACH_MODELS["cascade"][len(CASCADE_STAGES):]
 
 
 def model_selection(ids):
@@ -316,8 +317,8 @@ def predict_cascade(models, faces, images, flip_average=False, stages=None):
     Returns ``(result, stages)``: 0-based image points (N, 68, 2) and each stage's shapes.
     """
     shapes = [predict_faces(models["cascade_stage1"], faces, flip_average)]
-    for name in cascade_stages(stages)[1:]:
-        if name in models:
+    for name in cascade_models(stages):
+        if name in REFINER_MARGINS and name in models:
             around = np.mean(shapes, axis=0)
             crops, transforms = crop_faces_around(images, around, models[name].input_shape[1],
                                                   REFINER_MARGINS[name])

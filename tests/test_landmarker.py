@@ -76,7 +76,7 @@ def test_cascade_runs_only_the_stages_asked_for(weights):
     image = skdata.astronaut()
     box = [[160.0, 40.0, 320.0, 230.0]]
     full = landmarker.Landmarker(weights)
-    assert sorted(n for n in full.models if n.startswith("cascade_")) == list(pipeline.cascade_stages())
+    assert sorted(n for n in full.models if n.startswith("cascade_")) == list(pipeline.CASCADE_STAGES)
     two = landmarker.Landmarker(weights, stages=2)
     assert sorted(n for n in two.models if n.startswith("cascade_")) == ["cascade_stage1", "cascade_stage2"]
     assert sum(n.startswith("region_") for n in two.models) == 4  # the region blend stays
@@ -85,7 +85,7 @@ def test_cascade_runs_only_the_stages_asked_for(weights):
     _, shapes = pipeline.predict_cascade(full.models, faces, [image], stages=2)
     assert len(shapes) == 2
     assert two(image, box)[0]["points"].shape == (68, 2)
-    for bad in (0, len(pipeline.cascade_stages()) + 1):
+    for bad in (0, len(pipeline.CASCADE_STAGES) + 1):
         with pytest.raises(ValueError, match="the cascade has stages 1 to"):
             landmarker.Landmarker(weights, stages=bad)
     with pytest.raises(ValueError, match="only the cascade"):
