@@ -2,7 +2,7 @@
 
     python benchmarks/predict_speed.py [IMAGES_DIR] [--weights DIR] [--approach cascade]
                                        [--detector hog haar] [--limit 200] [--batch 1 32]
-                                       [--stages 2 4]
+                                       [--stages 2 4] [--min-face 0.12 0.2]
 
 Defaults: the shipped real-face weights and ``../shared/data/300w/helen/testset``. Prints one
 line per setting, e.g. ``cascade hog batch 1: 200 images, 199 faces, 23.4 faces/s``.
@@ -38,6 +38,9 @@ def main(argv=None):
                         help="images per batched model pass (1: one photo at a time)")
     parser.add_argument("--stages", nargs="+", type=int, default=[None],
                         help="cascade: how many stages to run (fkd predict --stages; default all)")
+    parser.add_argument("--min-face", nargs="+", type=float, default=[None],
+                        help="the detector's smallest face, fraction of the photo's side "
+                             "(fkd predict --min-face; default: the detector's)")
     args = parser.parse_args(argv)
     files = sorted(p for p in Path(args.images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     files = files[: args.limit]
@@ -50,12 +53,13 @@ def main(argv=None):
             continue
         if stages:
             approach = f"{approach} ({stages} stages)"
-        for backend in args.detector:
-            landmarker.set_detector(backend)
+        for backend, min_face in [(b, m) for b in args.detector for m in args.min_face]:
+            landmarker.set_detector(backend, min_face)
+            detector = backend + (f" (min face {min_face})" if min_face else "")
             for batch in args.batch:
                 run(files[:batch + 2], landmarker, batch)  # warm-up: first calls compile
                 faces, seconds = run(files, landmarker, batch)
-                print(f"{approach} {backend} batch {batch}: {len(files)} images, {faces} faces, "
+                print(f"{approach} {detector} batch {batch}: {len(files)} images, {faces} faces, "
                       f"{faces / seconds:.1f} faces/s ({1000 * seconds / len(files):.1f} ms/image)")
 
 

@@ -7,10 +7,10 @@ one setting changed, with the profile's budget (``ablation_epochs``, ``ablation_
   batch size and augmentation, evaluated on the held-out tenth of the training images that
   drives model selection (the role the paper's validation set plays).
 * Notebook 09 (ours): the first stage of our cascade (with the spatial head), varying head,
-  loss, target standardisation, input size and precision, then the spatial and integral heads
-  again at the full budget on stage 3 of the cascade (whose integral version is the cascade's
-  own stage 3: ``retrain=True`` retrains it), *measured* on the validation split (the real
-  copy's HELEN test images) next to the baselines; nothing is chosen on it automatically.
+  loss, target standardisation, input size and precision, then heads, heatmap size and the
+  annealing epochs at the full budget on stage 2 of the cascade (whose first variant is the
+  cascade's own stage 2: ``retrain=True`` retrains it), *measured* on the validation split (the
+  real copy's HELEN test images) next to the baselines; nothing is chosen on it automatically.
 """
 from dataclasses import replace
 
@@ -39,9 +39,9 @@ def settings(profile):
 
 def our_baseline(profile):
     """The model notebook 09 varies: the first stage of our cascade with the spatial head, the
-    head our other settings (target standardisation above all) were measured with; the
-    cascade's integral head is one of the variants."""
-    return replace(model_specs(profile)["cascade_stage1"], head="spatial")
+    head our other settings (target standardisation above all) were measured with, and without
+    annealing epochs (the short budget has none); the integral head is one of the variants."""
+    return replace(model_specs(profile)["cascade_stage1"], head="spatial", anneal=0.0)
 
 
 def our_settings(profile):
@@ -61,10 +61,11 @@ def our_settings(profile):
     }
 
 
-#: The heads again at the full training budget: 5 epochs favour the spatial head, which starts
-#: faster; the integral head overtakes it later. Stage 3 of the cascade (crops placed by the
-#: true shape, margin 0.3) is the model; its integral version is the shipped stage itself.
-FULL_BUDGET = "head, full budget (cascade stage 3)"
+#: The heads again at the full training budget, and the schedule's last epochs: 5 epochs favour
+#: the spatial head, which starts faster; the integral head overtakes it later. Stage 2 of the
+#: cascade (crops placed by the true shape, margin 0.3) is the model; its first variant is the
+#: shipped stage itself (30 epochs, then 6 with the learning rate annealed).
+FULL_BUDGET = "head and schedule, full budget (cascade stage 2)"
 
 
 def our_setting_names(profile):
@@ -76,9 +77,14 @@ def _plan(setting, profile):
     """(label, spec) of each variant of one of our settings, and its epochs."""
     p = get_profile(profile)
     if setting == FULL_BUDGET:
-        ours = model_specs(p)["cascade_stage3"]
-        spatial = replace(ours, head="spatial", name="ours_full_spatial_head")
-        return [("integral head (ours)", ours), ("spatial head", spatial)], p.epochs
+        ours = model_specs(p)["cascade_stage2"]
+        plain = {"anneal": 0.0}
+        return [("integral head, annealed (ours)", ours),
+                ("integral head, no annealing", replace(ours, **plain, name="ours_full_integral_head")),
+                ("32 x 32 heatmaps, annealed",
+                 replace(ours, head="fine_integral", name="ours_full_fine_integral_head")),
+                ("spatial head, no annealing",
+                 replace(ours, head="spatial", **plain, name="ours_full_spatial_head"))], p.epochs
     return list(_variants(our_baseline(p), our_settings(p)[setting], "ours_")), p.ablation_epochs
 
 

@@ -15,7 +15,7 @@ pixels (the ``.pts`` convention), so evaluation and later notebooks need no retr
 """
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +46,13 @@ REFINE_AUGMENT = AugmentConfig(rotation=15.0, shear=0.08, scale=0.05, translate=
 REFINE_MARGIN = 0.2
 #: Our cascade's refiners, in order (each reads a crop around the mean of the stages before
 #: it), with the margin of that crop: later stages see more context (the jaw's outline).
-REFINER_MARGINS = {"cascade_stage2": REFINE_MARGIN, "cascade_stage3": 0.3,
-                   "cascade_stage4": 0.4}
+REFINER_MARGINS = {"cascade_stage2": 0.3, "cascade_stage3": 0.4}
 CASCADE_REFINERS = tuple(REFINER_MARGINS)
+#: Our cascade's own region ResNets (the paper's region models, trained with our settings).
+CASCADE_REGIONS = {r: f"cascade_region_{r}" for r in REGIONS}
 #: Weight of the region ResNets' points in our cascade's result (chosen on the selection tenth:
 #: see :func:`predict_cascade`).
-REGION_BLEND = 0.25
+REGION_BLEND = 0.6
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class ModelSpec:
     batch_size: int | None = None   # None: the profile's
     standardize: bool = True        # spatial head: standardise targets by their mean and std
     margin: float | None = None     # refiners' crop margin (crop="points"); None: REFINE_MARGIN
+    anneal: float = 0.0             # extra epochs (fraction of the profile's), rate annealed to 0
 
     def manifest(self):
         return {"name": self.name, "target": self.target, "input_size": self.input_size,
@@ -80,7 +82,11 @@ class ModelSpec:
                 "precision": self.precision, "reduce_lr": self.reduce_lr, "crop": self.crop,
                 "dense_layers": self.dense_layers, "optimizer": self.optimizer,
                 "batch_size": self.batch_size, "standardize": self.standardize,
-                "margin": self.margin}
+                "margin": self.margin, "anneal": self.anneal}
+
+    def anneal_epochs(self, epochs):
+        """How many annealing epochs follow ``epochs`` (the profile's) for this model."""
+        return int(round(self.anneal * epochs))
 
 
 def model_specs(profile):
@@ -92,12 +98,15 @@ def model_specs(profile):
         augment = EYE_AUGMENT if "eye" in region else CENTRE_AUGMENT
         specs[f"region_{region}"] = ModelSpec(f"region_{region}", f"region:{region}",
                                               p.region_size, REGION_STAGES, augment=augment)
-    ours = dict(head="integral", loss="l1", precision="mixed_bfloat16", reduce_lr=True)
+    ours = dict(head="integral", loss="l1", precision="mixed_bfloat16", reduce_lr=True,
+                anneal=0.2)
     specs["cascade_stage1"] = ModelSpec("cascade_stage1", "points", p.image_size,
                                         augment=FACE_AUGMENT, **ours)
     for name, margin in REFINER_MARGINS.items():
         specs[name] = ModelSpec(name, "points", p.image_size, augment=REFINE_AUGMENT,
                                 crop="points", margin=margin, **ours)
+    for region, name in CASCADE_REGIONS.items():
+        specs[name] = replace(specs[f"region_{region}"], name=name, **ours)
     return specs
 
 
@@ -107,7 +116,7 @@ APPROACH_MODELS = {
     "region": ("end_to_end",) + tuple(f"region_{r}" for r in REGIONS),
     "box": ("end_to_end", "boxes") + tuple(f"region_{r}" for r in REGIONS),
     "oracle": ("end_to_end",) + tuple(f"region_{r}" for r in REGIONS),
-    "cascade": ("cascade_stage1",) + CASCADE_REFINERS + tuple(f"region_{r}" for r in REGIONS),
+    "cascade": ("cascade_stage1",) + CASCADE_REFINERS + tuple(CASCADE_REGIONS.values()),
 }
 CASCADE_STAGES = APPROACH_MODELS["cascade"][:1 + len(CASCADE_REFINERS)]
 
@@ -253,9 +262,10 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
                          spec.dense_layers, precision=spec.precision, target_mean=mean,
                          target_std=std, name=name)
     compile_model(model, spec.loss, p.learning_rate, spec.optimizer)
-    history = fit_model(model, fit, select, path, epochs or p.epochs,
-                        spec.batch_size or p.batch_size, spec.target, spec.augment, p.patience,
-                        seed, verbose, p.steps_per_epoch, reduce_lr=spec.reduce_lr)
+    epochs = epochs or p.epochs
+    history = fit_model(model, fit, select, path, epochs, spec.batch_size or p.batch_size,
+                        spec.target, spec.augment, p.patience, seed, verbose, p.steps_per_epoch,
+                        reduce_lr=spec.reduce_lr, anneal_epochs=spec.anneal_epochs(epochs))
     manifest = {**spec.manifest(), "profile": p.name, "data_dir": str(Path(data_dir).resolve()),
                 "data_fingerprint": fingerprint, "fit_images": int(len(fit[0])),
                 "selection_images": int(len(select[0])), "seed": seed,
@@ -298,21 +308,25 @@ def crop_faces_around(images, shapes, size, margin=REFINE_MARGIN):
 def predict_cascade(models, faces, images, flip_average=False, stages=None):
     """Our coarse-to-fine regressor (notebook 08).
 
-    Stage 1 reads the detector crop; each refiner (stages 2-4, margins in
-    ``REFINER_MARGINS``) reads a crop placed around the mean of the stages before it; the
-    stages' mean is then blended with the paper's region ResNets placed around it (weight
-    ``REGION_BLEND``, when ``models`` has them). ``flip_average``: every pass also on the
-    mirrored crop; ``stages``: run only the first few stages (faster, less accurate; None: all).
+    Stage 1 reads the detector crop; each refiner (stages 2-3, margins in ``REFINER_MARGINS``)
+    reads a crop placed around the mean of the stages before it; the stages' mean is then
+    blended (weight ``REGION_BLEND``) with our region ResNets placed around it (when ``models``
+    has them). ``flip_average``: every pass also on the mirrored crop;
+    ``stages``: run only the first few stages (faster, less accurate; None: all).
 
     Each step was chosen on the held-out tenth of the real training images (model selection,
-    never the measured splits), cpu profile, NME on 68 points. Integral heads: stages alone
-    4.07 / 4.21 / 4.11 / 4.11 %; mean of stages 1-2 3.99 %, 1-3 3.91 %, 1-4 3.88 %; blended
-    with the regions at weight 0.25: 3.83 % (0.4: 3.86 %, 0.5: 3.90 %, 0.6: 3.96 %); flip
-    averaging at weight 0.5: 3.89 % instead of 3.90 %, for twice the compute, so it is off.
-    The same cascade with spatial heads: stages alone 5.03 / 4.97 / 4.68 / 4.87 %, blended
-    (0.5) 4.27 %; with integral heads on stages 2-3 only 3.99 %, on 2-4 3.95 %. A fifth
-    integral stage (margin 0.35; 4.10 % alone) gave 3.830 % instead of 3.833 %: not worth its
-    ~20 min of training and a fifth pass.
+    never the measured splits), cpu profile, NME on 68 points. The earlier cascade (four
+    stages, margins 0.2 / 0.3 / 0.4, integral heads; the paper's region ResNets at weight 0.25)
+    scored 3.833 %; without its margin-0.2 stage 3.831 % (a quarter fewer passes, so dropped;
+    spatial heads instead of integral ones: 4.27 %, a fifth stage: 3.830 %). Six annealing
+    epochs after the 30 (``ModelSpec.anneal``): stages alone 4.07 / 4.13 / 4.12 % ->
+    4.07 / 3.94 / 4.07 %, the blend 3.78 %. 32 x 32 heatmaps did not help (stage 2's selection
+    loss 1.423 vs 1.405 px). Our region ResNets (the paper's, with our head, loss and schedule)
+    beat the stages on their own points (alone 3.61 % vs the stages' mean 3.83 %), so they get
+    more weight: 0.25: 3.65 %, 0.4: 3.58 %, 0.5: 3.55 %, 0.6: 3.531 %, 0.75: 3.532 % (the
+    best weight per region, 0.75 for the eyes, 0.6 for nose and mouth, gains under 0.01). With
+    ``stages=1`` 3.68 %, ``stages=2`` 3.55 %. Flip averaging: 3.52 %, for twice the compute, so
+    it is off.
 
     Returns ``(result, stages)``: 0-based image points (N, 68, 2) and each stage's shapes.
     """
@@ -324,11 +338,11 @@ def predict_cascade(models, faces, images, flip_average=False, stages=None):
                                                   REFINER_MARGINS[name])
             shapes.append(from_crop(predict_points(models[name], crops, flip_average), transforms))
     result = np.mean(shapes, axis=0)
-    regions = {r: models.get(f"region_{r}") for r in REGIONS}
+    regions = {r: models.get(name) for r, name in CASCADE_REGIONS.items()}
     if all(regions.values()):
         size = next(iter(regions.values())).input_shape[1]
         refined, _ = refine_with_regions(result, images, region_squares(result), regions, size)
-        result = (1.0 - REGION_BLEND) * result + REGION_BLEND * refined
+        result = (1.0 - REGION_BLEND) * result + REGION_BLEND * refined  # the jaw stays
     return result, shapes
 
 

@@ -118,13 +118,48 @@ def compile_model(model, loss="mse", learning_rate=1e-3, optimizer="adam"):
     return model
 
 
+def cosine_tail(k, epochs):
+    """Learning-rate factor of the ``k``-th of ``epochs`` annealing epochs: a half cosine from 1
+    towards 0, taken at the middle of each epoch (so the last epoch still learns a little)."""
+    return 0.5 * (1.0 + np.cos(np.pi * (k + 0.5) / epochs))
+
+
+class PlateauThenAnneal(keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau (when ``plateau``) for the first ``tail_start`` epochs, then the rate it
+    reached annealed towards 0 over ``tail`` more epochs (:func:`cosine_tail`; notebook 08).
+
+    Each tail epoch scales the optimizer's current rate by the step of the cosine, so a run
+    resumed by BackupAndRestore (which restores the optimizer, rate included) stays on course.
+    """
+
+    def __init__(self, tail_start, tail, plateau=True, **kwargs):
+        super().__init__(**kwargs)
+        self.tail_start, self.tail, self.plateau = tail_start, tail, plateau
+
+    def on_epoch_begin(self, epoch, logs=None):
+        k = epoch - self.tail_start
+        if 0 <= k < self.tail:
+            before = cosine_tail(k - 1, self.tail) if k else 1.0
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            self.model.optimizer.learning_rate = lr * cosine_tail(k, self.tail) / before
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.plateau and epoch < self.tail_start:
+            return super().on_epoch_end(epoch, logs)
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(
+                self.model.optimizer.learning_rate))
+
+
 def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points",
               augment=AugmentConfig(), patience=10, seed=0, verbose=1, steps_per_epoch=None,
-              reduce_lr=False, extra_callbacks=()):
+              reduce_lr=False, extra_callbacks=(), anneal_epochs=0):
     """Train a compiled model and save it to ``out_path`` (``.keras``).
 
     ``train`` and ``val`` are ``(images uint8, points in crop pixels)``. A backup folder beside
     the model lets a killed run resume; ``<name>.history.json`` and ``.csv`` hold the curves.
+    ``reduce_lr``: halve the learning rate when the validation loss stalls; ``anneal_epochs``:
+    that many epochs more, the rate annealed towards 0 (:class:`PlateauThenAnneal`).
     Returns the history dict (loss and val_loss per epoch, plus wall time).
     """
     out_path = Path(out_path)
@@ -140,15 +175,18 @@ def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points
                                         save_best_only=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
                                       restore_best_weights=True),
+        # before the CSV log, which then records each epoch's learning rate
+        *([PlateauThenAnneal(epochs, anneal_epochs, reduce_lr, monitor="val_loss", factor=0.5,
+                             min_lr=1e-5, patience=max(2, patience // 3))]
+          if reduce_lr or anneal_epochs else []),
         keras.callbacks.CSVLogger(str(stem) + ".history.csv", append=True),
         keras.callbacks.TerminateOnNaN(),
-        *([keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, min_lr=1e-5,
-                                             patience=max(2, patience // 3))] if reduce_lr else []),
         *extra_callbacks,
     ]
     _resume_best(callbacks, str(stem) + ".history.csv", str(stem) + ".backup")
     start = time.time()
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs + anneal_epochs,
+                     callbacks=callbacks,
                      verbose=verbose, steps_per_epoch=steps_per_epoch,
                      shuffle=False)  # the tf.data stream shuffles
     best = Path(str(stem) + ".best.keras")
@@ -192,8 +230,8 @@ def load_history(model_path):
         import csv
         with open(stem + ".history.csv", newline="") as fh:
             rows = [r for r in csv.DictReader(fh) if r.get("epoch", "").isdigit()]
-        for key in ("loss", "val_loss"):
-            if rows and key in rows[0]:
+        for key in ("loss", "val_loss", "learning_rate"):
+            if rows and rows[0].get(key):
                 history[key] = [float(r[key]) for r in rows]
     return history
 

@@ -33,10 +33,12 @@ def test_our_variants_change_one_thing_or_share_the_baseline(profile):
 def test_full_budget_setting_compares_heads_on_the_cascade_stage():
     p = get_profile("cpu")
     variants, epochs = ablations._plan(ablations.FULL_BUDGET, p)
-    (_, ours), (_, spatial) = variants
+    (_, ours), (_, plain), (_, fine), (_, spatial) = variants
     assert epochs == p.epochs > p.ablation_epochs
-    assert ours == pipeline.model_specs(p)["cascade_stage3"] and ours.head == "integral"
-    assert _changed(spatial, ours) == {"head"} and spatial.head == "spatial"
+    assert ours == pipeline.model_specs(p)["cascade_stage2"] and ours.head == "integral"
+    assert ours.anneal > 0 and _changed(plain, ours) == {"anneal"} and plain.anneal == 0
+    assert _changed(fine, ours) == {"head"} and fine.head == "fine_integral"
+    assert _changed(spatial, plain) == {"head"} and spatial.head == "spatial"
     assert ablations.our_setting_names(p)[-1] == ablations.FULL_BUDGET
 
 

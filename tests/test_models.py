@@ -69,8 +69,15 @@ def test_soft_argmax_reads_peaks_at_cell_centres_and_flat_maps_at_the_middle():
     np.testing.assert_allclose(out[0, 2:], [(size - 1) / 2] * 2, atol=1e-4)  # flat map
 
 
-def test_integral_head_round_trips_and_stays_inside_the_crop(tmp_path):
-    model = models.build_resnet(64, 136, head="integral", precision="mixed_bfloat16")
+@pytest.mark.parametrize("head, cells", [("integral", 8), ("fine_integral", 16)])
+def test_integral_heatmaps_are_a_stride_of_8_or_4(head, cells):
+    model = models.build_resnet(64, 136, head=head)
+    assert model.get_layer("heatmaps").output.shape[1:] == (cells, cells, 68)
+
+
+@pytest.mark.parametrize("head", ["integral", "fine_integral"])
+def test_integral_head_round_trips_and_stays_inside_the_crop(tmp_path, head):
+    model = models.build_resnet(64, 136, head=head, precision="mixed_bfloat16")
     assert model.output_shape == (None, 136) and model.output.dtype == "float32"
     x = np.random.default_rng(0).random((2, 64, 64, 3)).astype(np.float32)
     got = model.predict(x, verbose=0)

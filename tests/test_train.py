@@ -67,6 +67,30 @@ def test_short_training_lowers_the_loss(tmp_path):
     assert json.loads((tmp_path / "m.history.json").read_text())["epochs_run"] == 6
 
 
+def test_cosine_tail_falls_from_one_towards_zero():
+    factors = [train.cosine_tail(k, 6) for k in range(6)]
+    assert 1.0 > factors[0] and all(a > b > 0 for a, b in zip(factors, factors[1:]))
+    np.testing.assert_allclose(factors[0] + factors[-1], 1.0)  # symmetric half cosine
+
+
+def _learning_rates(tmp_path, epochs, anneal, crash_after=None):
+    images, points = _blob_set(24)
+    model = train.compile_model(build_resnet(32, 136, stages=((16, 1, 1),)), "mse", 1e-3)
+    extra = [_Crash(crash_after)] if crash_after else []
+    train.fit_model(model, (images[:16], points[:16]), (images[16:], points[16:]),
+                    tmp_path / "m.keras", epochs=epochs, batch_size=8, augment=NO_AUGMENT,
+                    verbose=0, anneal_epochs=anneal, extra_callbacks=extra)
+    return train.load_history(tmp_path / "m.keras")["learning_rate"]
+
+
+def test_annealing_epochs_follow_the_cosine_and_survive_a_kill(tmp_path):
+    expected = [1e-3] * 2 + [1e-3 * train.cosine_tail(k, 3) for k in range(3)]
+    np.testing.assert_allclose(_learning_rates(tmp_path / "a", 2, 3), expected, rtol=1e-5)
+    with pytest.raises(KeyboardInterrupt):  # killed inside the tail, then resumed
+        _learning_rates(tmp_path / "b", 2, 3, crash_after=4)
+    np.testing.assert_allclose(_learning_rates(tmp_path / "b", 2, 3), expected, rtol=1e-5)
+
+
 class _Crash(keras.callbacks.Callback):
     def __init__(self, after):
         super().__init__()
