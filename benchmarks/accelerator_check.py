@@ -25,16 +25,13 @@ import numpy as np  # noqa: E402
 from fkd_utils.crop import face_crop  # noqa: E402
 from fkd_utils.data import points_box  # noqa: E402
 from fkd_utils.io import pixels_to_pts  # noqa: E402
+from fkd_utils import models  # noqa: E402
 from fkd_utils.models import build_resnet  # noqa: E402
 from fkd_utils.synthetic import render_face  # noqa: E402
 
 
 def load_exported(folder, name):
-    """A model from an exported weights folder (``<name>.json`` + float16 ``.weights.npz``)."""
-    model = keras.models.model_from_json((folder / f"{name}.json").read_text())
-    with np.load(folder / f"{name}.weights.npz") as npz:
-        model.set_weights([npz[k].astype(np.float32) for k in sorted(npz.files)])
-    return model
+    return models.load_exported(folder / f"{name}.json", folder / f"{name}.weights.npz")
 
 
 def face_crops(count, size, seed=0):

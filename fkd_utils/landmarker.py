@@ -20,6 +20,7 @@ from .crop import face_crop
 from .detect import Calibration, FaceDetector
 from .io import DataError
 from .markup import REGIONS
+from .models import load_exported
 from .pipeline import (APPROACH_MODELS, cascade_models, predict_boxes, predict_cascade,
                        predict_faces, refine_with_regions, region_squares)
 
@@ -61,7 +62,6 @@ def export_model(model, out_dir, name):
 
 def import_model(weights_dir, name, manifest=None):
     """Rebuild an exported model in float32, checking the files against the manifest."""
-    import keras
     weights_dir = Path(weights_dir)
     arch, weights = weights_dir / f"{name}.json", weights_dir / f"{name}.weights.npz"
     for path in (arch, weights):
@@ -70,14 +70,7 @@ def import_model(weights_dir, name, manifest=None):
         want = (manifest or {}).get("files", {}).get(path.name)
         if want and want != sha256(path):
             raise DataError(f"{path}: sha256 does not match manifest.json (corrupt or replaced file)")
-    model = keras.models.model_from_json(arch.read_text())
-    with np.load(weights) as npz:
-        values = [npz[k].astype(np.float32) for k in sorted(npz.files)]
-    expected = model.get_weights()
-    if len(values) != len(expected) or any(v.shape != e.shape for v, e in zip(values, expected)):
-        raise DataError(f"{weights}: weights do not fit the architecture in {arch.name}")
-    model.set_weights(values)
-    return model
+    return load_exported(arch, weights)
 
 
 def read_weights_manifest(weights_dir):

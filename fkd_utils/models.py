@@ -20,9 +20,13 @@ Heads:
 * ``"fine_integral"``: the same, upsampled once more and joined with the first stage too
   (32 x 32 heatmaps at 128 px instead of 16 x 16; three stages needed).
 """
+from pathlib import Path
+
 import numpy as np
 import keras
 from keras import layers
+
+from .io import DataError
 
 #: (filters, units, stride) per stage.
 PAPER_STAGES = ((256, 1, 1), (512, 1, 2), (1024, 1, 2))
@@ -230,6 +234,22 @@ def load_stem_weights(model, resnet50_weights_path):
         model.get_layer(layer_name).set_weights(reference.get_layer(layer_name).get_weights())
         copied.append(layer_name)
     return copied
+
+
+def load_exported(arch_path, weights_path):
+    """A model rebuilt from an exported architecture (``.json``) and weights (``.weights.npz``,
+    large arrays in float16), weights back in float32 (notebook 08; ``fkd predict``).
+
+    Needs only keras and numpy, so exported weights load without TensorFlow (e.g. on JAX)."""
+    model = keras.models.model_from_json(Path(arch_path).read_text())
+    with np.load(weights_path) as npz:
+        values = [npz[k].astype(np.float32) for k in sorted(npz.files)]
+    expected = model.get_weights()
+    if len(values) != len(expected) or any(v.shape != e.shape for v, e in zip(values, expected)):
+        raise DataError(f"{weights_path}: weights do not fit the architecture in "
+                        f"{Path(arch_path).name}")
+    model.set_weights(values)
+    return model
 
 
 def describe(model):

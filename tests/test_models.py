@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-from fkd_utils import models  # noqa: E402
+from fkd_utils import models
+from fkd_utils.io import DataError  # noqa: E402
 
 
 @pytest.mark.parametrize("outputs", [136, 16, 22, 18, 40])
@@ -128,3 +129,17 @@ def test_builds_and_trains_on_jax():
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "jax ok (8, 16)" in done.stdout and "integral True" in done.stdout
+
+
+def test_load_exported_rebuilds_the_model_and_rejects_foreign_weights(tmp_path):
+    model = models.build_resnet(32, 16, stages=((16, 1, 1),), target_mean=np.full(16, 10.0))
+    (tmp_path / "m.json").write_text(model.to_json())
+    np.savez(tmp_path / "m.weights.npz", **{f"w{i:03d}": w for i, w in enumerate(model.get_weights())})
+    again = models.load_exported(tmp_path / "m.json", tmp_path / "m.weights.npz")
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), again.predict(x, verbose=0), atol=1e-5)
+    other = models.build_resnet(32, 16, stages=((8, 1, 1),), target_mean=np.full(16, 10.0))
+    np.savez(tmp_path / "o.weights.npz", **{f"w{i:03d}": w for i, w in enumerate(other.get_weights())})
+    with pytest.raises(DataError, match="do not fit the architecture in m.json"):
+        models.load_exported(tmp_path / "m.json", tmp_path / "o.weights.npz")
+
