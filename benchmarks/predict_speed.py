@@ -2,7 +2,7 @@
 
     python benchmarks/predict_speed.py [IMAGES_DIR] [--weights DIR] [--approach cascade]
                                        [--detector hog haar] [--limit 200] [--batch 1 32]
-                                       [--stages 2 4] [--min-face 0.12 0.2]
+                                       [--stages 1 2 3] [--min-face 0.2 0.12]
 
 Defaults: the shipped real-face weights and ``../shared/data/300w/helen/testset``. Prints one
 line per setting, e.g. ``cascade hog batch 1: 200 images, 199 faces, 23.4 faces/s``.
@@ -37,7 +37,7 @@ def main(argv=None):
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 32],
                         help="images per batched model pass (1: one photo at a time)")
     parser.add_argument("--stages", nargs="+", type=int, default=[None],
-                        help="cascade: how many stages to run (fkd predict --stages; default all)")
+                        help="cascade: how many stages to run (fkd predict --stages; default: its default)")
     parser.add_argument("--min-face", nargs="+", type=float, default=[None],
                         help="the detector's smallest face, fraction of the photo's side "
                              "(fkd predict --min-face; default: the detector's)")
@@ -52,7 +52,7 @@ def main(argv=None):
             print(f"{approach}: skipped ({err})")
             continue
         if stages:
-            approach = f"{approach} ({stages} stages)"
+            approach = f"{approach} ({stages} stage{'s' if stages > 1 else ''})"
         for backend, min_face in [(b, m) for b in args.detector for m in args.min_face]:
             landmarker.set_detector(backend, min_face)
             detector = backend + (f" (min face {min_face})" if min_face else "")

@@ -199,10 +199,12 @@ def build_parser():
                     help="face detector: hog (dlib, default), haar (OpenCV, faster), lbp")
     pr.add_argument("--min-face", type=float, default=None, metavar="FRACTION",
                     help="smallest face of the fast pass, fraction of the photo's longer "
-                         "side (default 0.12; smaller finds smaller faces, slower)")
+                         "side (default 0.2; 0.12 finds smaller faces next to big ones, "
+                         "2.7x slower)")
     pr.add_argument("--stages", type=int, default=None, metavar="K",
-                    help="run only the cascade's first K stages (faster, less accurate; "
-                         "default: all; see the README's speed table)")
+                    help="how many of the cascade's stages to run: 1 (default: stage 1 + "
+                         "region ResNets, over 50 faces/s on 2 cores) to 3 (most accurate); "
+                         "see the README's speed table")
     pr.add_argument("--json", action="store_true", help="print the results as JSON")
     pr.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs")
     pr.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")

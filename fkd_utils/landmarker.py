@@ -17,12 +17,12 @@ import numpy as np
 
 from . import paths
 from .crop import face_crop
-from .detect import Calibration, FaceDetector
+from .detect import MIN_FACE, FaceDetector, nearest_calibration
 from .io import DataError
 from .markup import REGIONS
 from .models import load_exported
-from .pipeline import (APPROACH_MODELS, cascade_models, predict_boxes, predict_cascade,
-                       predict_faces, refine_with_regions, region_squares)
+from .pipeline import (APPROACH_MODELS, PREDICT_STAGES, cascade_models, predict_boxes,
+                       predict_cascade, predict_faces, refine_with_regions, region_squares)
 
 FLOAT16_MIN_SIZE = 4096  # arrays this large are stored as float16; small ones keep float32
 RESEARCH_NOTE = ("Trained on 300-W (iBUG) images, which are for research use only; these "
@@ -88,7 +88,8 @@ class Landmarker:
     """Face detector + trained models: 68 points on every face of a photo.
 
     ``approach``: ``cascade`` (ours, the default), ``end-to-end``, ``region`` or ``box``;
-    ``stages``: how many of the cascade's stages to run (fewer: faster; None: all).
+    ``stages``: how many of the cascade's stages to run (None: ``pipeline.PREDICT_STAGES``, the
+    fast default; 3: all, the most accurate).
     """
 
     def __init__(self, weights_dir=None, approach="cascade", detector=None, min_face=None,
@@ -99,11 +100,13 @@ class Landmarker:
             raise ValueError(f"unknown approach {approach!r}; choose one of "
                              f"{sorted(set(APPROACH_ALIASES) - {'end_to_end'})}")
         self.approach = APPROACH_ALIASES[approach]
-        if stages is not None and self.approach != "cascade":
+        if self.approach == "cascade":
+            self.stages = PREDICT_STAGES if stages is None else stages
+            needed = cascade_models(self.stages)  # only the stages that run are loaded
+        elif stages is not None:
             raise ValueError(f"stages={stages}: only the cascade approach has stages")
-        self.stages = stages
-        # the cascade loads only the stages that run
-        needed = cascade_models(stages) if self.approach == "cascade" else APPROACH_MODELS[self.approach]
+        else:
+            self.stages, needed = None, APPROACH_MODELS[self.approach]
         missing = [n for n in needed if n not in self.manifest["models"]]
         if missing:
             raise DataError(f"{self.weights_dir}: approach {approach!r} needs models {missing}, "
@@ -117,11 +120,9 @@ class Landmarker:
         ``min_face``: the detector's smallest face in the fast pass, fraction of the photo's side."""
         from .detect import default_backend
         backend = backend or default_backend()
-        calibrations = self.manifest.get("detector_calibration", {})
-        calibration = calibrations.get(backend)
-        extra = {} if min_face is None else {"min_size": min_face}
-        self.detector = FaceDetector(Calibration(**calibration) if calibration else None,
-                                     backend=backend, **extra)
+        stored = self.manifest.get("detector_calibration", {}).get(backend)
+        min_face = min_face or MIN_FACE
+        self.detector = FaceDetector(nearest_calibration(stored, min_face), min_face, backend)
 
     def _check_sizes(self):
         for name, model in self.models.items():
@@ -231,6 +232,31 @@ def predict(image, boxes=None, approach="cascade", weights_dir=None):
     return _DEFAULT[key](image, boxes)
 
 
+#: the detector settings (smallest face, fraction of the photo's side) each backend is
+#: calibrated for: the default and the wider search (``fkd predict --min-face``)
+CALIBRATED_MIN_FACES = (MIN_FACE, 0.12)
+
+
+def detector_calibrations(data_dir, every=8, log=print):
+    """``{backend: [calibration dict per CALIBRATED_MIN_FACES]}`` measured on every
+    ``every``-th training image against its 300-W detector box (notebook 08; ``fkd train``
+    stores it in the weights manifest)."""
+    from .data import split_samples
+    from .detect import calibrate
+    from .preprocess import face_boxes, read_samples
+    samples = split_samples(data_dir, "train")[::every]
+    images, _ = read_samples(samples)
+    boxes, _ = face_boxes(samples, data_dir, "bb_detector")
+    calibration = {}
+    for backend in FaceDetector.BACKENDS:
+        try:
+            calibration[backend] = [calibrate(images, boxes, FaceDetector(None, m, backend)).to_dict()
+                                    for m in CALIBRATED_MIN_FACES]
+        except (ImportError, ValueError) as err:  # backend not installed, or it finds no face
+            log(f"no {backend} calibration: {err}")
+    return calibration
+
+
 def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, command="",
                    models=None, calibration_every=8, log=print, overwrite=False):
     """Write the models of ``approaches`` (trained or loaded via ``get_models``) to a weights
@@ -241,10 +267,9 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
     ``calibration_every``-th training image.
     """
     from .data import available_splits, check
-    from .detect import calibrate
     from .metrics import evaluate
     from .pipeline import get_models, run_approaches
-    from .preprocess import data_fingerprint, face_boxes, read_samples
+    from .preprocess import data_fingerprint
     from .profiles import get_profile
     from .data import split_samples
     import shutil
@@ -268,15 +293,7 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
         preds = run_approaches(p, data_dir, "validation", models, approaches)
         metrics = {name: evaluate(pred.points, pred.gt)["68"]["all"] | {
             "nme_51": evaluate(pred.points, pred.gt)["51"]["all"]["nme"]} for name, pred in preds.items()}
-    samples = split_samples(data_dir, "train")[::calibration_every]
-    images, _ = read_samples(samples)
-    boxes, _ = face_boxes(samples, data_dir, "bb_detector")
-    calibration = {}
-    for backend in FaceDetector.BACKENDS:
-        try:
-            calibration[backend] = calibrate(images, boxes, FaceDetector(backend=backend)).to_dict()
-        except (ImportError, ValueError) as err:  # backend not installed, or it finds no face
-            log(f"no {backend} calibration: {err}")
+    calibration = detector_calibrations(data_dir, calibration_every, log)
     report = check(data_dir)
     from .pipeline import model_selection
     train_ids = [s.id for s in split_samples(data_dir, "train")]
@@ -356,35 +373,39 @@ def _record(summary, path, stem, image, faces, landmarker, out_dir, overlays, lo
             save_overlay(out_dir / f"{stem}.fkd.png", image, faces)
 
 
-def _read_and_detect(pairs, landmarker):
-    """Decode and detect one batch of ``(path, stem)``: ``(path, stem, image, boxes)`` for
-    each readable image, the error for each other one."""
-    out = []
-    for path, stem in pairs:
-        try:
-            image = read_photo(path)
-            out.append((path, stem, image, landmarker.detect(_rgb(image))))
-        except Exception as err:  # noqa: BLE001 - reported per file
-            out.append((path, stem, err))
-    return out
+def _read_and_detect(path, stem, landmarker):
+    """Decode and detect one ``(path, stem)``: ``(path, stem, image, boxes)``, or
+    ``(path, stem, error)`` for a file that cannot be read."""
+    try:
+        image = read_photo(path)
+        return path, stem, image, landmarker.detect(_rgb(image))
+    except Exception as err:  # noqa: BLE001 - reported per file
+        return path, stem, err
 
 
-def predict_batches(pairs, landmarker, batch=32):
+def usable_cores():
+    """CPU cores this process may run on (not the host's count, in a container)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def predict_batches(pairs, landmarker, batch=32, workers=None):
     """``(path, stem, image or None, faces or error)`` for every ``(path, stem)``, in order.
 
-    Decoding and detection of the next batch run in a thread while the models work on this
-    one (both release the GIL): 17 % more faces/s on 2 cores (benchmarks/predict_speed.py).
+    While the models work on one batch, the next batch's photos are decoded and detected by
+    ``workers`` threads (default: one per CPU core; decoding, detection and the models all
+    release the GIL), so no core waits (benchmarks/predict_speed.py).
     If a batch fails, its images are retried one by one, so one bad image is reported
     instead of stopping the run.
     """
     from concurrent.futures import ThreadPoolExecutor
     chunks = [pairs[i:i + batch] for i in range(0, len(pairs), batch)]
-    with ThreadPoolExecutor(1) as pool:
-        ahead = pool.submit(_read_and_detect, chunks[0], landmarker) if chunks else None
+    with ThreadPoolExecutor(workers or usable_cores()) as pool:
+        submit = lambda chunk: [pool.submit(_read_and_detect, *pair, landmarker) for pair in chunk]
+        ahead = submit(chunks[0]) if chunks else []
         for k in range(len(chunks)):
-            items = ahead.result()
+            items = [future.result() for future in ahead]
             if k + 1 < len(chunks):
-                ahead = pool.submit(_read_and_detect, chunks[k + 1], landmarker)
+                ahead = submit(chunks[k + 1])
             yield from _landmark_items(items, landmarker)
 
 
@@ -448,4 +469,6 @@ def predict_split_from_files(landmarker, data_dir, split, name=None):
         return landmarker.landmarks(image, (box if chosen is None else chosen)[None])[0], chosen is None
 
     return predict_split_per_image(data_dir, split, name or f"{landmarker.approach}_own_detector",
-                                   predict_one, {"detector": landmarker.detector.backend})
+                                   predict_one, {"detector": landmarker.detector.backend,
+                                                 "min_face": landmarker.detector.min_size,
+                                                 "stages": landmarker.stages})

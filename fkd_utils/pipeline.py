@@ -53,6 +53,11 @@ CASCADE_REGIONS = {r: f"cascade_region_{r}" for r in REGIONS}
 #: Weight of the region ResNets' points in our cascade's result (chosen on the selection tenth:
 #: see :func:`predict_cascade`).
 REGION_BLEND = 0.6
+#: How many of the cascade's stages ``fkd predict`` runs unless told (``--stages``): the most
+#: accurate setting on the selection tenth that keeps 50 faces/s end to end on 2 cores. Stage 1
+#: and the region ResNets: 3.68 % there, 54 faces/s; 2 stages: 3.55 %, 43 faces/s; all 3:
+#: 3.53 %, 37 faces/s (HOG detector, min face 0.2; benchmarks/predict_speed.py, README).
+PREDICT_STAGES = 1
 
 
 @dataclass(frozen=True)
@@ -475,6 +480,8 @@ def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
 
     if "cascade" in approaches:
         keep("cascade", predict_cascade(models, faces, images)[0])
+        keep("cascade_predict", predict_cascade(models, faces, images, stages=PREDICT_STAGES)[0],
+             stages=PREDICT_STAGES)
     paper = [a for a in approaches if a in APPROACHES]
     if not paper:
         return out

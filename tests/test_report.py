@@ -19,7 +19,7 @@ def test_markdown_table_rows_in_the_papers_order():
     lines = report.markdown_table(_results(), "validation").splitlines()
     assert lines[0].startswith("| approach |") and len(lines) == 4   # header, rule, 2 rows
     assert lines[2] == "| mean shape (baseline) | 10 | 17.00 | 50.0 | 10.0 |"
-    assert lines[3] == "| ours: cascade | 10 | 4.12 | 50.0 | 10.0 |"
+    assert lines[3] == "| ours: cascade (3 stages) | 10 | 4.12 | 50.0 | 10.0 |"
 
 
 def test_frame_markdown():
@@ -52,7 +52,7 @@ def test_fkd_report_fills_results_and_ablation_blocks(fkd_home, tmp_path, capsys
         for f in folder.iterdir():
             f.unlink()
     text = readme.read_text()
-    assert "| ours: cascade | 10 | 4.12 | 50.0 | 10.0 |" in text
+    assert "| ours: cascade (3 stages) | 10 | 4.12 | 50.0 | 10.0 |" in text
     assert "| loss | L1 | 5.25 |" in text and "notebook 09, validation split" in text
     assert "test split, 51 points" in text   # every split present in the results
 

@@ -130,3 +130,32 @@ def test_make_dataset_augments_only_when_asked():
                                              augment=train.AugmentConfig(), seed=1)))
     assert not np.allclose(augmented[1].numpy(), plain[1].numpy())
     assert plain[0].dtype == tf.float32 and float(tf.reduce_max(plain[0])) <= 1.0
+
+
+def test_batch_bounds_cut_every_count_into_power_of_two_pieces():
+    for n in (0, 1, 3, 33, 64, 70, 127, 200):
+        bounds = train.batch_bounds(n, 64)
+        assert [a for a, _ in bounds] == [b for _, b in [(0, 0)] + bounds][:-1]  # contiguous
+        assert sum(b - a for a, b in bounds) == n
+        assert {b - a for a, b in bounds} <= {1, 2, 4, 8, 16, 32, 64}
+    with pytest.raises(ValueError, match="power of two"):
+        train.batch_bounds(10, 48)
+
+
+def test_predict_targets_matches_the_model_with_few_batch_sizes():
+    model = build_resnet(32, 136, stages=((8, 1, 1), (8, 1, 2)), head="integral")
+    images = np.random.default_rng(0).integers(0, 256, (70, 32, 32, 3), dtype=np.uint8)
+    expected = keras.ops.convert_to_numpy(model(images.astype(np.float32) / 255.0))
+    np.testing.assert_allclose(train.predict_targets(model, images), expected, atol=1e-4)
+    assert train.predict_targets(model, images[:0]).shape == (0, 136)
+
+    class Recorder:  # what a compiled predict function would be traced for
+        output_shape, sizes = (None, 136), set()
+
+        def predict_on_batch(self, x):
+            self.sizes.add(len(x))
+            return np.zeros((len(x), 136))
+    recorder = Recorder()
+    for n in range(1, 100):  # any count of faces: at most 7 batch sizes, so 7 compilations
+        assert train.predict_targets(recorder, images[:1].repeat(n, 0)).shape == (n, 136)
+    assert recorder.sizes == {1, 2, 4, 8, 16, 32, 64}
