@@ -55,8 +55,9 @@ CASCADE_REGIONS = {r: f"cascade_region_{r}" for r in REGIONS}
 REGION_BLEND = 0.6
 #: How many of the cascade's stages ``fkd predict`` runs unless told (``--stages``): the most
 #: accurate setting on the selection tenth that keeps 50 faces/s end to end on 2 cores. Stage 1
-#: and the region ResNets: 3.68 % there, 54 faces/s; 2 stages: 3.55 %, 43 faces/s; all 3:
-#: 3.53 %, 37 faces/s (HOG detector, min face 0.2; benchmarks/predict_speed.py, README).
+#: and the region ResNets: 3.68 % there, 53 faces/s; 2 stages: 3.55 %, 45 faces/s; all 3:
+#: 3.53 %, 39 faces/s (HOG detector, min face 0.2, batches of 32; benchmarks/predict_speed.py,
+#: README's speed table).
 PREDICT_STAGES = 1
 
 
