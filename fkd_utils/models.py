@@ -256,3 +256,31 @@ def describe(model):
     """Output size and parameter count, for notebooks and tests."""
     return {"name": model.name, "input": tuple(model.input_shape[1:]),
             "outputs": int(model.output_shape[-1]), "params": int(model.count_params())}
+
+
+def _block_of(layer_name):
+    """The block a layer of :func:`build_resnet` belongs to: stem, stage<i> or head."""
+    if layer_name.startswith(("conv1_", "pool1_")):
+        return "stem"
+    if layer_name.startswith("stage"):
+        return layer_name.split("_", 1)[0]
+    return "head"
+
+
+def block_table(model):
+    """The network block by block (a compact ``model.summary()``): one row per block (input,
+    stem, stage1..., head) with its layers, output shape and parameters. A pandas DataFrame."""
+    import pandas as pd
+    rows = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            rows["input"] = {"layers": 0, "output shape": tuple(layer.output.shape[1:]),
+                             "params": 0}
+            continue
+        row = rows.setdefault(_block_of(layer.name), {"layers": 0, "params": 0})
+        row["layers"] += 1
+        row["params"] += int(layer.count_params())
+        row["output shape"] = tuple(layer.output.shape[1:])
+    frame = pd.DataFrame.from_dict(rows, orient="index")[["layers", "output shape", "params"]]
+    frame.index.name = "block"
+    return frame

@@ -402,6 +402,18 @@ def region_squares(shapes):
     return {r: squares_from_shapes(shapes, r) for r in REGIONS}
 
 
+def used_region_boxes(squares_by_region, images):
+    """The squares the region ResNets actually crop (moved inside their image as
+    :func:`place_region_crops` does), as 1-based ``[x0, y0, x1, y1]`` boxes (N, 4, 4) in
+    ``REGIONS`` order."""
+    boxes = np.zeros((len(images), len(REGIONS), 4))
+    for r, region in enumerate(REGIONS):
+        for i, (image, centre, side) in enumerate(zip(images, *squares_by_region[region])):
+            centre, side, _ = _inside(centre, side, image.shape)
+            boxes[i, r] = np.concatenate([centre - side / 2, centre + side / 2]) + 1
+    return boxes
+
+
 def refine_with_regions(base, images, squares_by_region, region_models, region_size):
     """Replace each region's points of ``base`` (N, 68, 2) by its region model's prediction."""
     shapes = np.array(base, dtype=np.float64, copy=True)
@@ -424,11 +436,15 @@ class Prediction:
     subsets: np.ndarray
     gt: np.ndarray              # (N, 68, 2), 1-based
     info: dict = field(default_factory=dict)
+    #: The boxes the approach used, 1-based ``[x0, y0, x1, y1]`` like the box files:
+    #: ``face_boxes`` (N, 4), the face crop's detector box; ``region_boxes`` (N, 4, 4), the
+    #: squares its region ResNets cropped (``REGIONS`` order), for approaches 2, 3 and oracle.
+    boxes: dict = field(default_factory=dict)
 
     def save(self, profile):
         path = paths.results_dir(get_profile(profile).name) / f"{self.approach}_{self.split}.npz"
         save_predictions(path, self.ids, self.points, subsets=self.subsets,
-                         info=json.dumps(self.info))
+                         info=json.dumps(self.info), **self.boxes)
         return path
 
 
@@ -473,11 +489,14 @@ def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
 
     fallback_boxes = int(np.sum(faces["box_sources"] != "bb_detector"))
 
-    def keep(name, shapes, **info):
+    def keep(name, shapes, regions=None, **info):
         # crops from the points' own box (no official box file) flatter results: say so
         info["face_boxes_from_points"] = fallback_boxes
+        boxes = {"face_boxes": faces["boxes"]}
+        if regions is not None:
+            boxes["region_boxes"] = used_region_boxes(regions, images)
         out[name] = Prediction(name, split, faces["ids"], pixels_to_pts(shapes),
-                               faces["subsets"], pixels_to_pts(gt), info)
+                               faces["subsets"], pixels_to_pts(gt), info, boxes)
 
     if "cascade" in approaches:
         keep("cascade", predict_cascade(models, faces, images)[0])
@@ -501,7 +520,7 @@ def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
     for name, squares in placements.items():
         shapes, clipped = refine_with_regions(end_to_end, images, squares, region_models,
                                               p.region_size)
-        keep(name, shapes, clipped_region_crops=clipped)
+        keep(name, shapes, squares, clipped_region_crops=clipped)
     return out
 
 
@@ -528,6 +547,16 @@ def load_predictions(path, ids=None):
     return got_ids, points
 
 
+def load_boxes(path, ids):
+    """The boxes saved with a predictions file (see :attr:`Prediction.boxes`), in the order of
+    ``ids`` (which :func:`load_predictions` checks); files written before boxes were saved
+    give an empty dict."""
+    with np.load(Path(path), allow_pickle=False) as npz:
+        order = {i: k for k, i in enumerate(npz["ids"].astype(str))}
+        rows = [order[i] for i in ids]
+        return {k: npz[k][rows] for k in ("face_boxes", "region_boxes") if k in npz.files}
+
+
 def mean_shape_prediction(profile, data_dir, split):
     """The baseline every table carries: the training set's mean shape (in crop coordinates)
     placed in each face's detector box. A model near it has learned nothing yet."""
@@ -537,7 +566,7 @@ def mean_shape_prediction(profile, data_dir, split):
     faces = face_set(spec, data_dir, split, p)
     shapes = from_crop(np.broadcast_to(mean, faces["crop_points"].shape), faces["transforms"])
     return Prediction("mean_shape", split, faces["ids"], pixels_to_pts(shapes), faces["subsets"],
-                      pixels_to_pts(faces["points"]))
+                      pixels_to_pts(faces["points"]), boxes={"face_boxes": faces["boxes"]})
 
 
 def predict_and_save(profile, data_dir, split, models, approaches):

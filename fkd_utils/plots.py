@@ -9,10 +9,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import paths
+from .markup import OUTER_EYE_CORNERS, PARTS
 from .metrics import ced, threshold_grid
 
 GT_STYLE = dict(c="lime", s=8, marker="o", linewidths=0, label="ground truth")
 PRED_STYLE = dict(c="red", s=14, marker="x", linewidths=1.0, label="prediction")
+#: One colour per face part in the markup figure (paper Fig. 1).
+PART_COLOURS = {"jaw": "tab:blue", "brows": "tab:orange", "nose": "tab:green", "eyes": "tab:red",
+                "mouth": "tab:purple"}
+ERROR_LINE_STYLE = dict(color="yellow", lw=0.8, alpha=0.9)
+EYE_LINE_STYLE = dict(color="cyan", lw=1.5, ls="--")
 
 
 def save_fig(name, fig=None, dpi=110):
@@ -90,3 +96,41 @@ def plot_history(ax, history, title=None):
         ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return lines
+
+
+def draw_markup(ax, image, points, numbers=True, fontsize=5):
+    """The 68-point iBUG markup (paper Fig. 1): ``points`` (68, 2, 0-based pixels of ``image``)
+    coloured by part, each numbered with its 0-based index when ``numbers``. Returns
+    ``{part: scatter}``."""
+    points = np.asarray(points, np.float64)
+    if points.shape != (68, 2):
+        raise ValueError(f"points must be (68, 2), got {points.shape}")
+    show_keypoints(ax, image)
+    scatters = {}
+    for part, indices in PARTS.items():
+        scatters[part] = ax.scatter(*points[list(indices)].T, s=10, c=PART_COLOURS[part],
+                                    label=f"{part} {indices[0]}-{indices[-1]}")
+    if numbers:
+        for i, (x, y) in enumerate(points):
+            ax.annotate(str(i), (x, y), xytext=(2, 2), textcoords="offset points",
+                        fontsize=fontsize, color="white")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return scatters
+
+
+def draw_error_lines(ax, pred, gt, **style):
+    """A segment from each true point to its prediction (the distances Eq. 1 sums); points are
+    (68, 2) 0-based pixels. Returns the LineCollection."""
+    from matplotlib.collections import LineCollection
+    segments = np.stack([np.asarray(gt, np.float64), np.asarray(pred, np.float64)], axis=1)
+    return ax.add_collection(LineCollection(segments, **{**ERROR_LINE_STYLE, **style}))
+
+
+def draw_eye_distance(ax, gt, **style):
+    """The outer-eye-corner segment (points 36 and 45 of the truth), Eq. 1's normaliser,
+    labelled with its length in pixels. Returns the line."""
+    gt = np.asarray(gt, np.float64)
+    ends = gt[list(OUTER_EYE_CORNERS)]
+    (line,) = ax.plot(*ends.T, **{**EYE_LINE_STYLE, **style},
+                      label=f"outer-eye distance {np.linalg.norm(ends[0] - ends[1]):.1f} px")
+    return line

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import data, metrics, paths, pipeline, report
 from .io import DataError, pts_to_pixels, read_image
-from .plots import show_keypoints
+from .plots import draw_error_lines, plot_ced, show_keypoints
 
 #: Display order of the approaches (others follow, sorted).
 APPROACH_ORDER = ("mean_shape",) + tuple(pipeline.APPROACHES) + tuple(pipeline.OUR_APPROACHES)
@@ -36,6 +36,11 @@ ORDERS = ("worst first", "best first")
 CROP_MARGIN = 0.25
 #: Colours of the per-part bars: the dominant part, the others.
 DOMINANT_COLOUR, PART_COLOUR = "tab:red", "tab:gray"
+#: What :func:`draw_face` can draw over a face; the inspector's toggles.
+LAYERS = ("true points", "predictions", "error lines", "point numbers", "boxes")
+DEFAULT_LAYERS = ("true points", "predictions")
+#: Rectangle styles of the face box and the region boxes an approach used.
+BOX_STYLES = {"face": dict(ec="white", ls="--", lw=1.0), "regions": dict(ec="orange", lw=1.0)}
 #: Where each approach's predictions come from (for the "run these first" message).
 MADE_BY = {"mean_shape": "02", "end_to_end": "02", "region": "03", "box": "04", "oracle": "04"}
 
@@ -56,13 +61,18 @@ class Result:
     errors68: np.ndarray = field(repr=False)
     errors51: np.ndarray = field(repr=False)
     parts: dict = field(repr=False)
+    #: The boxes the approach used (1-based, see :attr:`fkd_utils.pipeline.Prediction.boxes`):
+    #: ``face_boxes`` (N, 4) and ``region_boxes`` (N, 4, 4), or None when not saved.
+    face_boxes: np.ndarray = field(default=None, repr=False)
+    region_boxes: np.ndarray = field(default=None, repr=False)
 
     @classmethod
-    def from_arrays(cls, approach, split, ids, points, gt, subsets):
+    def from_arrays(cls, approach, split, ids, points, gt, subsets, face_boxes=None,
+                    region_boxes=None):
         points, gt = np.asarray(points, np.float64), np.asarray(gt, np.float64)
         return cls(approach, split, np.asarray(ids).astype(str), points, gt, np.asarray(subsets),
                    metrics.nme(points, gt, 68), metrics.nme(points, gt, 51),
-                   metrics.part_errors(points, gt))
+                   metrics.part_errors(points, gt), face_boxes, region_boxes)
 
     def __len__(self):
         return len(self.ids)
@@ -122,9 +132,12 @@ def load_results(profile, data_dir, approaches=None, splits=None):
         if split not in truth:
             truth[split] = data.ground_truth(data_dir, split)
         ids, subsets, gt = truth[split]
-        _, points = pipeline.load_predictions(folder / f"{approach}_{split}.npz", ids=list(ids))
-        results.setdefault(approach, {})[split] = Result.from_arrays(approach, split, ids, points,
-                                                                     gt, subsets)
+        path = folder / f"{approach}_{split}.npz"
+        _, points = pipeline.load_predictions(path, ids=list(ids))
+        boxes = pipeline.load_boxes(path, list(ids))
+        results.setdefault(approach, {})[split] = Result.from_arrays(
+            approach, split, ids, points, gt, subsets, boxes.get("face_boxes"),
+            boxes.get("region_boxes"))
     return results
 
 
@@ -167,14 +180,50 @@ def _title(result, index, points):
             f"{result.subsets[index]}")
 
 
-def draw_face(ax, result, index, data_dir, title=None, margin=CROP_MARGIN):
-    """One image cropped around its face, ground truth green, prediction red. Returns the crop
-    offset (x0, y0): drawn points are the ``.pts`` points minus 1 minus this offset."""
+def used_boxes(result, index):
+    """The face box and region boxes (0-based pixel ``[x0, y0, x1, y1]`` rows, (k, 4)) that
+    ``result``'s approach used on image ``index``: ``{"face": ..., "regions": ...}``, each
+    (0, 4) when not saved."""
+    def rows(boxes):
+        if boxes is None:
+            return np.zeros((0, 4))
+        return np.asarray(boxes[index], np.float64).reshape(-1, 4) - 1.0
+    return {"face": rows(result.face_boxes), "regions": rows(result.region_boxes)}
+
+
+def _draw_boxes(ax, boxes, offset):
+    """Rectangles for :func:`used_boxes` (minus the crop offset); returns the patches."""
+    import matplotlib.patches as mpatches
+    patches = []
+    for kind, rows in boxes.items():
+        for x0, y0, x1, y1 in rows - np.tile(offset, 2):
+            patches.append(ax.add_patch(mpatches.Rectangle(
+                (x0, y0), x1 - x0, y1 - y0, fill=False, gid=f"{kind} box", **BOX_STYLES[kind])))
+    return patches
+
+
+def draw_face(ax, result, index, data_dir, title=None, margin=CROP_MARGIN, layers=DEFAULT_LAYERS):
+    """One image cropped around its face with the chosen ``layers`` (see :data:`LAYERS`):
+    ground truth green, prediction red, error lines, point numbers, the boxes the approach used.
+    Returns the crop offset (x0, y0): drawn points are the ``.pts`` points minus 1 minus it."""
+    unknown = set(layers) - set(LAYERS)
+    if unknown:
+        raise ValueError(f"unknown layers {sorted(unknown)}; choose from {LAYERS}")
     image = read_image(Path(data_dir) / result.ids[index])
     gt, pred = pts_to_pixels(result.gt[index]), pts_to_pixels(result.points[index])
-    x0, y0, x1, y1 = crop_box(np.concatenate([gt, pred]), image.shape, margin)
+    boxes = used_boxes(result, index) if "boxes" in layers else {}
+    corners = [b.reshape(-1, 2) for b in boxes.values()]
+    x0, y0, x1, y1 = crop_box(np.concatenate([gt, pred] + corners), image.shape, margin)
     offset = np.array([x0, y0], np.float64)
-    show_keypoints(ax, image[y0:y1, x0:x1], gt - offset, pred - offset, title)
+    show_keypoints(ax, image[y0:y1, x0:x1], gt - offset if "true points" in layers else None,
+                   pred - offset if "predictions" in layers else None, title)
+    if "error lines" in layers:
+        draw_error_lines(ax, pred - offset, gt - offset)
+    if "point numbers" in layers:
+        for i, (x, y) in enumerate(pred - offset):
+            ax.annotate(str(i), (x, y), xytext=(2, 2), textcoords="offset points", fontsize=5,
+                        color="white")
+    _draw_boxes(ax, boxes, offset)
     return offset
 
 
@@ -272,43 +321,127 @@ def _figure_png(fig):
     return buffer.getvalue()
 
 
+def case_of(result, index, points=68, position=0):
+    """The :class:`Case` of image ``index`` of a :class:`Result`."""
+    part, share = dominant_part(part_breakdown(result, points), index)
+    return Case(result.approach, result.split, position, index, str(result.ids[index]),
+                str(result.subsets[index]), points, float(result.errors(points)[index]), part,
+                share)
+
+
+def filtered(result, points=68, worst_first=True, subset=None, part=None):
+    """:func:`ranked` restricted to one subset and/or to the images whose dominant part (over
+    ``points``) is ``part`` (None: no restriction)."""
+    order = ranked(result, points, worst_first)
+    if subset is not None:
+        order = order[result.subsets[order] == subset]
+    if part is not None:
+        parts = part_breakdown(result, points)
+        order = np.array([i for i in order if dominant_part(parts, i)[0] == part], int)
+    return order
+
+
+def ced_xmax(errors, alpha=metrics.DEFAULT_ALPHA):
+    """The CED panel's range: alpha, or up to the given errors (rounded up to 0.02) when one
+    is beyond it, so that the face's marker stays on the plot."""
+    errors = np.asarray([e for e in np.ravel(errors) if np.isfinite(e)], float)
+    top = errors.max() if errors.size else 0.0
+    return alpha if top <= alpha else float(np.ceil(top * 1.05 / 0.02) * 0.02)
+
+
+def draw_ced_marker(ax, result, index, points=68, xmax=metrics.DEFAULT_ALPHA, colour=None):
+    """The CED of ``result`` over ``points`` with image ``index`` marked on it: the marker
+    sits at (its error, fraction of images with an error <= it). Returns (line, marker)."""
+    errors = result.errors(points)
+    style = {} if colour is None else {"color": colour}
+    (line,) = plot_ced(ax, {report.label(result.approach): errors}, xmax=xmax,
+                       styles={report.label(result.approach): style})
+    error = float(errors[index])
+    (marker,) = ax.plot([error], [metrics.ced(errors, [error])[0]], "o", ms=7, mfc="none",
+                        mew=2, color=line.get_color(), label=f"this face {100 * error:.2f} %")
+    ax.legend(fontsize=7, loc="lower right")
+    return line, marker
+
+
+def _part_table_html(cases, results, points):
+    """An HTML table: one row per part (then NME), one column per approach shown."""
+    parts = list(part_breakdown(results[0], points))
+    head = "".join(f"<th>{html.escape(report.label(c.approach))}</th>" for c in cases)
+    rows = []
+    for p in parts:
+        cells = "".join((f"<td><b>{100 * r.parts[p][c.index]:.2f}</b></td>" if c.part == p
+                         else f"<td>{100 * r.parts[p][c.index]:.2f}</td>")
+                        for c, r in zip(cases, results))
+        rows.append(f"<tr><td>{p}</td>{cells}</tr>")
+    nme = "".join(f"<td><b>{100 * c.error:.2f}</b></td>" for c in cases)
+    rows.append(f"<tr><td>NME{points}</td>{nme}</tr>")
+    return (f'<table class="fkd-parts"><tr><th>part (% of outer-eye distance)</th>{head}</tr>'
+            f"{''.join(rows)}</table>")
+
+
 class Inspector:
     """Browse the ranking of every approach and split, worst (or best) first.
 
-    Widgets: ``approach_dropdown``, ``split_dropdown``, ``order_buttons`` (worst / best first),
-    ``points_buttons`` (68 / 51), ``slider`` (position in the ranking, 0 = first), ``html`` (the
-    per-part breakdown) and ``output`` (the figure). ``widget`` lays them out. Changing a widget
-    calls :meth:`select` / :meth:`show`, which can also be called directly; the last figure drawn
-    is ``figure`` (a matplotlib Figure not managed by pyplot) and :meth:`current` describes it.
+    Widgets: ``approach_dropdown``, ``compare_dropdown`` (a second approach drawn on the same
+    face, or none), ``split_dropdown``, ``subset_dropdown`` and ``part_dropdown`` (keep one
+    subset / the images whose dominant part is one part), ``order_buttons`` (worst / best
+    first), ``points_buttons`` (68 / 51), ``slider`` (position in the ranking, 0 = first),
+    ``previous_button`` / ``next_button``, ``layer_boxes`` (a checkbox per :data:`LAYERS`),
+    ``html`` (the case and its per-part table) and ``output`` (the figure). ``widget`` lays them
+    out. Changing a widget calls :meth:`select` / :meth:`show`, which can also be called
+    directly; the last figure drawn is ``figure`` (a matplotlib Figure not managed by pyplot),
+    its panels ``axes`` (``face``, ``compare`` when comparing, ``bars``, ``ced``), and
+    :meth:`current` / :meth:`compared` describe the faces shown.
     """
 
-    def __init__(self, results, data_dir, approach=None, split=None):
+    ALL = "all"
+
+    def __init__(self, results, data_dir, approach=None, split=None, compare=None):
         import ipywidgets as w
         if not results:
             raise ValueError("no results to inspect (see load_results)")
         self.results, self.data_dir = results, Path(data_dir)
         self.result, self.ranking, self.position, self.figure = None, np.zeros(0, int), 0, None
+        self.axes, self.offset = {}, None
         self._busy = False
         approach = approach if approach in results else next(iter(results))
         self.approach_dropdown = w.Dropdown(options=[(report.label(a), a) for a in results],
                                             value=approach, description="approach")
+        self.compare_dropdown = w.Dropdown(options=[("none", None)], value=None,
+                                           description="compare")
         self.split_dropdown = w.Dropdown(options=list(results[approach]), description="split")
+        self.subset_dropdown = w.Dropdown(options=[self.ALL], value=self.ALL, description="subset")
+        self.part_dropdown = w.Dropdown(options=[self.ALL], value=self.ALL,
+                                        description="dominant")
         self.order_buttons = w.ToggleButtons(options=ORDERS, value=ORDERS[0], description="order")
         self.points_buttons = w.ToggleButtons(options=[("68 points", 68), ("51 points", 51)],
                                               value=68, description="error")
         self.slider = w.IntSlider(value=0, min=0, max=0, description="position",
                                   continuous_update=False)
+        self.previous_button = w.Button(description="previous", icon="arrow-left")
+        self.next_button = w.Button(description="next", icon="arrow-right")
+        self.layer_boxes = {name: w.Checkbox(value=name in DEFAULT_LAYERS, description=name,
+                                             indent=False, layout=w.Layout(width="auto"))
+                            for name in LAYERS}
         self.html = w.HTML()
         self.output = w.Output()
-        self.widget = w.VBox([w.HBox([self.approach_dropdown, self.split_dropdown]),
-                              self.order_buttons, self.points_buttons, self.slider, self.html,
-                              self.output])
+        self.widget = w.VBox([
+            w.HBox([self.approach_dropdown, self.compare_dropdown, self.split_dropdown]),
+            w.HBox([self.subset_dropdown, self.part_dropdown]),
+            self.order_buttons, self.points_buttons,
+            w.HBox([self.previous_button, self.slider, self.next_button]),
+            w.HBox(list(self.layer_boxes.values())), self.html, self.output])
         self.approach_dropdown.observe(self._on_approach, names="value")
         self.split_dropdown.observe(self._on_split, names="value")
-        self.order_buttons.observe(self._on_ranking, names="value")
-        self.points_buttons.observe(self._on_ranking, names="value")
+        for control in (self.subset_dropdown, self.part_dropdown, self.order_buttons,
+                        self.points_buttons):
+            control.observe(self._on_ranking, names="value")
+        for control in (self.compare_dropdown, *self.layer_boxes.values()):
+            control.observe(self._on_redraw, names="value")
         self.slider.observe(self._on_slider, names="value")
-        self.select(approach, split)
+        self.previous_button.on_click(lambda _: self.step(-1))
+        self.next_button.on_click(lambda _: self.step(1))
+        self.select(approach, split, compare)
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -319,21 +452,55 @@ class Inspector:
     def worst_first(self):
         return self.order_buttons.value == ORDERS[0]
 
-    def select(self, approach, split=None):
+    @property
+    def layers(self):
+        """The layers drawn on the faces (the checked :data:`LAYERS`)."""
+        return tuple(name for name, box in self.layer_boxes.items() if box.value)
+
+    @property
+    def compare_result(self):
+        """The second approach's :class:`Result` on the same split, or None."""
+        other = self.compare_dropdown.value
+        return None if other is None else self.results[other].get(self.result.split)
+
+    def _choice(self, dropdown):
+        return None if dropdown.value == self.ALL else dropdown.value
+
+    @staticmethod
+    def _set_options(dropdown, options, keep):
+        """New options for a dropdown, keeping its value when still offered."""
+        values = [o[1] if isinstance(o, tuple) else o for o in options]
+        value = dropdown.value if dropdown.value in values else keep
+        if list(dropdown.options) != list(options):
+            dropdown.options = options
+        dropdown.value = value
+
+    def select(self, approach, split=None, compare=None):
         """Show ``approach`` on ``split`` (kept when that approach has it, else its first),
-        from position 0 of the ranking."""
+        from position 0 of the ranking. ``compare`` (an approach) is drawn beside it; by default
+        the one compared so far stays when it has that split."""
         if approach not in self.results:
             raise KeyError(f"no results for approach {approach!r}; have {', '.join(self.results)}")
+        if compare is not None and compare not in self.results:
+            raise KeyError(f"no results for approach {compare!r}; have {', '.join(self.results)}")
         splits = list(self.results[approach])
         split = split if split in splits else (self.split_dropdown.value
                                                 if self.split_dropdown.value in splits else splits[0])
         self._busy = True
         try:
             self.approach_dropdown.value = approach
-            if list(self.split_dropdown.options) != splits:
-                self.split_dropdown.options = splits
+            self._set_options(self.split_dropdown, splits, splits[0])
             self.split_dropdown.value = split
             self.result = self.results[approach][split]
+            others = [(report.label(a), a) for a in self.results
+                      if a != approach and split in self.results[a]]
+            self._set_options(self.compare_dropdown, [("none", None)] + others, None)
+            if compare is not None:
+                self.compare_dropdown.value = compare if split in self.results[compare] else None
+            self._set_options(self.subset_dropdown,
+                              [self.ALL] + sorted(set(self.result.subsets.tolist())), self.ALL)
+            self._set_options(self.part_dropdown,
+                              [self.ALL] + list(part_breakdown(self.result, self.points)), self.ALL)
             self._rank()
             self.slider.value = 0
         finally:
@@ -341,11 +508,23 @@ class Inspector:
         return self.show(0)
 
     def _rank(self):
-        self.ranking = ranked(self.result, self.points, self.worst_first)
-        self.slider.max = len(self.ranking) - 1
+        self.ranking = filtered(self.result, self.points, self.worst_first,
+                                self._choice(self.subset_dropdown), self._choice(self.part_dropdown))
+        self.slider.max = max(len(self.ranking) - 1, 0)
+
+    def step(self, delta):
+        """Move ``delta`` places along the ranking (the previous / next buttons)."""
+        return self.show(self.position + delta)
 
     def show(self, position):
         """Draw the image at ``position`` of the current ranking (clipped to the range)."""
+        if not len(self.ranking):
+            self.position, self.figure, self.axes = 0, None, {}
+            self.html.value = ("<b>no image matches the filters</b> (subset "
+                               f"{html.escape(self.subset_dropdown.value)}, dominant part "
+                               f"{html.escape(self.part_dropdown.value)})")
+            self.output.outputs = ()
+            return None
         position = int(np.clip(position, 0, len(self.ranking) - 1))
         if self.slider.value != position:
             self._busy = True
@@ -354,36 +533,61 @@ class Inspector:
             finally:
                 self._busy = False
         self.position = position
-        index = int(self.ranking[position])
-        from matplotlib.figure import Figure
-        fig = Figure(figsize=(8.5, 4))
-        ax_image, ax_bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-        drawn = draw_case(ax_image, ax_bars, self.result, index, self.data_dir, self.points)
-        fig.tight_layout()
-        self.figure, self.offset = fig, drawn["offset"]
-        self.html.value = self._breakdown_html(index)
-        self._display(fig)
+        self.previous_button.disabled = position == 0
+        self.next_button.disabled = position == len(self.ranking) - 1
+        self.figure = self._draw(int(self.ranking[position]))
+        cases = [c for c in (self.current(), self.compared()) if c is not None]
+        self.html.value = self._header_html(cases) + _part_table_html(
+            cases, [self.results[c.approach][c.split] for c in cases], self.points)
+        self._display(self.figure)
         return self.current()
 
+    def _draw(self, index):
+        from matplotlib.figure import Figure
+        other = self.compare_result
+        panels = ["face"] + (["compare"] if other is not None else []) + ["bars", "ced"]
+        widths = {"face": 3, "compare": 3, "bars": 2, "ced": 2.6}
+        fig = Figure(figsize=(sum(widths[p] for p in panels) * 1.05, 3.6))
+        axes = dict(zip(panels, fig.subplots(1, len(panels), gridspec_kw={
+            "width_ratios": [widths[p] for p in panels]})))
+        shown = [self.result] + ([other] if other is not None else [])
+        for panel, result in zip(("face", "compare"), shown):
+            title = f"{report.label(result.approach)}\n" + _title(result, index, self.points)
+            offset = draw_face(axes[panel], result, index, self.data_dir, title,
+                               layers=self.layers)
+            self.offset = offset if panel == "face" else self.offset
+        draw_bars(axes["bars"], self.result, index, self.points)
+        xmax = ced_xmax([r.errors(self.points)[index] for r in shown])
+        for result, colour in zip(shown, ("tab:red", "tab:blue")):
+            draw_ced_marker(axes["ced"], result, index, self.points, xmax, colour)
+        axes["ced"].set_title(f"where this face sits on the CED ({self.points} points)", fontsize=8)
+        fig.tight_layout()
+        self.axes = axes
+        return fig
+
     def current(self):
-        """The :class:`Case` shown now."""
-        index = int(self.ranking[self.position])
-        part, share = dominant_part(part_breakdown(self.result, self.points), index)
-        return Case(self.result.approach, self.result.split, self.position, index,
-                    str(self.result.ids[index]), str(self.result.subsets[index]), self.points,
-                    float(self.result.errors(self.points)[index]), part, share)
+        """The :class:`Case` shown now (None when no image matches the filters)."""
+        if not len(self.ranking):
+            return None
+        return case_of(self.result, int(self.ranking[self.position]), self.points, self.position)
+
+    def compared(self):
+        """The :class:`Case` of the compared approach on the same face, or None."""
+        other = self.compare_result
+        if other is None or not len(self.ranking):
+            return None
+        return case_of(other, int(self.ranking[self.position]), self.points, self.position)
 
     # -- rendering -----------------------------------------------------------------------------
-    def _breakdown_html(self, index):
-        r, parts = self.result, part_breakdown(self.result, self.points)
-        part, share = dominant_part(parts, index)
-        cells = " · ".join((f"<b>{p} {100 * v[index]:.2f}</b>" if p == part
-                            else f"{p} {100 * v[index]:.2f}") for p, v in parts.items())
-        return (f"<b>{html.escape(str(r.ids[index]))}</b> ({html.escape(str(r.subsets[index]))}), "
-                f"position {self.position + 1}/{len(r)} {self.order_buttons.value}: "
-                f"NME68 {100 * r.errors68[index]:.2f} %, NME51 {100 * r.errors51[index]:.2f} %"
-                f"<br>per part (% of outer-eye distance): {cells}<br>dominant part: "
-                f"<b>{part}</b> ({100 * share:.0f} % of the sum of part errors)")
+    def _header_html(self, cases):
+        r, case = self.result, cases[0]
+        index = case.index
+        return (f"<b>{html.escape(case.id)}</b> ({html.escape(case.subset)}), position "
+                f"{self.position + 1}/{len(self.ranking)} {self.order_buttons.value} "
+                f"({len(r)} images on {html.escape(r.split)}): NME68 "
+                f"{100 * r.errors68[index]:.2f} %, NME51 {100 * r.errors51[index]:.2f} %; "
+                f"dominant part <b>{case.part}</b> ({100 * case.share:.0f} % of the sum of part "
+                "errors)<br>")
 
     def _display(self, fig):
         """Put ``fig`` in the output widget as a PNG. The outputs are set as widget state, not
@@ -405,26 +609,33 @@ class Inspector:
     def _on_ranking(self, change):
         if not self._busy:
             self._busy = True
-            try:
+            try:       # 51 points have no jaw: the part filter's options follow the points
+                self._set_options(self.part_dropdown, [self.ALL] + list(
+                    part_breakdown(self.result, self.points)), self.ALL)
                 self._rank()
             finally:
                 self._busy = False
             self.show(self.slider.value)
+
+    def _on_redraw(self, change):
+        if not self._busy:
+            self.show(self.position)
 
     def _on_slider(self, change):
         if not self._busy:
             self.show(change["new"])
 
 
-def inspect(profile, data_dir, approach=None, split=None):
+def inspect(profile, data_dir, approach=None, split=None, compare=None):
     """Load every predictions file of ``profile``, display an :class:`Inspector` over them (in
-    JupyterLab) and return it. ``split`` defaults to the test split when present."""
+    JupyterLab) and return it. ``split`` defaults to the test split when present; ``compare``
+    names a second approach to draw beside ``approach``."""
     from IPython.display import display
     data_dir = data.data_dir_for(data_dir, profile)
     results = load_results(profile, data_dir)
     if split is None:
         first = results.get(approach) or next(iter(results.values()))
         split = "test" if "test" in first else None
-    inspector = Inspector(results, data_dir, approach, split)
+    inspector = Inspector(results, data_dir, approach, split, compare)
     display(inspector.widget)
     return inspector

@@ -143,3 +143,57 @@ def test_load_exported_rebuilds_the_model_and_rejects_foreign_weights(tmp_path):
     with pytest.raises(DataError, match="do not fit the architecture in m.json"):
         models.load_exported(tmp_path / "m.json", tmp_path / "o.weights.npz")
 
+
+
+def _textbook_unit(x, filters, strides=1):
+    """The residual unit as notebook 02 writes it (Géron's style): conv-BN-ReLU-conv-BN plus
+    the shortcut, projected by a 1x1 convolution (and BN) when the shape changes."""
+    from keras import layers
+    y = layers.Conv2D(filters, 3, strides=strides, padding="same")(x)
+    y = layers.BatchNormalization()(y)
+    y = layers.Activation("relu")(y)
+    y = layers.Conv2D(filters, 3, padding="same")(y)
+    y = layers.BatchNormalization()(y)
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=strides)(x)
+        shortcut = layers.BatchNormalization()(shortcut)
+    return layers.Activation("relu")(layers.Add()([shortcut, y]))
+
+
+@pytest.mark.parametrize("channels, filters, stride", [(64, 64, 1), (64, 128, 2), (32, 64, 1)])
+def test_textbook_unit_matches_the_package_unit(channels, filters, stride):
+    def build(unit):
+        inputs = keras.Input((16, 16, channels))
+        return keras.Model(inputs, unit(inputs))
+    ours = build(lambda x: _textbook_unit(x, filters, stride))
+    package = build(lambda x: models.residual_unit(x, filters, stride))
+    assert ours.output_shape == package.output_shape == (None, 16 // stride, 16 // stride, filters)
+    assert ours.count_params() == package.count_params()
+    assert _layer_signature(ours) == _layer_signature(package)
+    # and both count what the textbook counts: two 3x3 convolutions, two batch norms (4
+    # values per filter), and a 1x1 projection with its batch norm when the shape changes
+    projected = stride != 1 or channels != filters
+    convs = 9 * channels * filters + filters + 9 * filters * filters + filters
+    proj = channels * filters + filters + 4 * filters if projected else 0
+    assert package.count_params() == convs + 2 * 4 * filters + proj
+
+
+def _layer_signature(model):
+    """Sorted (layer type, parameters, kernel, strides) of a model's layers."""
+    return sorted((type(layer).__name__, layer.count_params(),
+                   str(getattr(layer, "kernel_size", "")), str(getattr(layer, "strides", "")))
+                  for layer in model.layers)
+
+
+def test_block_table_sums_to_the_model():
+    model = models.build_resnet(64, 136)
+    table = models.block_table(model)
+    assert list(table.index) == ["input", "stem", "stage1", "stage2", "stage3", "head"]
+    assert table["params"].sum() == model.count_params()
+    assert table["layers"].sum() == len(model.layers) - 1
+    assert table.loc["input", "output shape"] == (64, 64, 3)
+    assert table.loc["stage3", "output shape"] == (4, 4, 1024)
+    assert table.loc["head", "output shape"] == (136,)
+    assert table.loc["stage1", "params"] == sum(
+        layer.count_params() for layer in model.layers if layer.name.startswith("stage1_"))

@@ -83,3 +83,26 @@ def test_flip_averaging_of_a_symmetric_predictor_changes_nothing():
     both = pipeline.predict_points(Centre(), images, flip_average=True)
     np.testing.assert_allclose(plain, both)
     np.testing.assert_allclose(plain, 7.5)
+
+
+def test_region_boxes_used_are_the_crops_squares_and_are_saved(tmp_path):
+    images, gt = _faces(n=2)
+    squares = pipeline.region_squares(gt)
+    squares["mouth"][0][0] = np.array([-50.0, 40.0])                 # leaves the image: moved
+    boxes = pipeline.used_region_boxes(squares, images)
+    assert boxes.shape == (2, len(REGIONS), 4)
+    for r, region in enumerate(REGIONS):
+        _, transforms, _ = pipeline.place_region_crops(images, squares[region], 32)
+        # the crop's corners, mapped back from crop pixels, are the saved box (1-based)
+        corners = crop.from_crop(np.array([[[-0.5, -0.5], [31.5, 31.5]]] * 2), transforms)
+        np.testing.assert_allclose(boxes[:, r], corners.reshape(2, 4) + 1, atol=1e-9)
+    assert boxes[0, -1, 0] >= 0.5 - 1e-9         # moved inside: the image edge is at 0.5 (1-based)
+    ids = np.array(["a", "b"])
+    pred = pipeline.Prediction("box", "test", ids, gt + 1, np.array(["s", "s"]), gt + 1,
+                               boxes={"face_boxes": np.ones((2, 4)), "region_boxes": boxes})
+    path = pipeline.save_predictions(tmp_path / "p.npz", ids, gt, **pred.boxes)
+    got = pipeline.load_boxes(path, ["b", "a"])
+    np.testing.assert_allclose(got["region_boxes"], boxes[[1, 0]])
+    assert set(got) == {"face_boxes", "region_boxes"}
+    plain = pipeline.save_predictions(tmp_path / "q.npz", ids, gt)
+    assert pipeline.load_boxes(plain, ["a"]) == {}

@@ -120,3 +120,47 @@ def test_plot_history():
     np.testing.assert_array_equal(lines[0].get_xdata(), [1, 2, 3])
     np.testing.assert_array_equal(lines[1].get_ydata(), [1.2, 0.6, 0.4])
     assert ax.get_yscale() == "log"
+
+
+def _face():
+    rng = np.random.default_rng(3)
+    return rng.uniform(10, 90, (68, 2)), rng.uniform(0, 1, (100, 100, 3))
+
+
+def test_draw_markup_colours_parts_and_numbers_every_point():
+    from fkd_utils.markup import PARTS
+    points, image = _face()
+    fig, ax = plt.subplots()
+    scatters = plots.draw_markup(ax, image, points)
+    assert list(scatters) == list(PARTS)
+    for part, scatter in scatters.items():
+        np.testing.assert_allclose(scatter.get_offsets(), points[list(PARTS[part])])
+        np.testing.assert_allclose(scatter.get_facecolor()[0],
+                                   matplotlib.colors.to_rgba(plots.PART_COLOURS[part]))
+    labels = {int(t.get_text()): t.xy for t in ax.texts}
+    assert sorted(labels) == list(range(68))
+    for i, xy in labels.items():
+        np.testing.assert_allclose(xy, points[i])
+    assert len({tuple(s.get_facecolor()[0]) for s in scatters.values()}) == len(PARTS)
+    ax.clear()
+    plots.draw_markup(ax, image, points, numbers=False)
+    assert not ax.texts
+    with pytest.raises(ValueError, match="68, 2"):
+        plots.draw_markup(ax, image, points[:51])
+
+
+def test_error_lines_join_truth_to_prediction_and_eye_line_is_the_normaliser():
+    gt, _ = _face()
+    pred = gt + np.random.default_rng(4).normal(0, 2, gt.shape)
+    fig, ax = plt.subplots()
+    segments = plots.draw_error_lines(ax, pred, gt).get_segments()
+    assert len(segments) == 68
+    for i, seg in enumerate(segments):
+        np.testing.assert_allclose(seg, [gt[i], pred[i]])
+    lengths = np.linalg.norm(np.diff(np.array(segments), axis=1)[:, 0], axis=-1)
+    line = plots.draw_eye_distance(ax, gt)
+    np.testing.assert_allclose(np.column_stack(line.get_data()), gt[[36, 45]])
+    d = np.hypot(*(gt[36] - gt[45]))
+    assert f"{d:.1f} px" in line.get_label()
+    # Eq. 1 from the drawn segments equals the package's NME
+    assert lengths.mean() / d == pytest.approx(metrics.nme(pred[None], gt[None])[0])

@@ -35,6 +35,16 @@ def _moves(gt, steps):
     return 0.05 * np.asarray(steps, float) * _norm(gt)
 
 
+def _boxes(gt):
+    """Face boxes around each shape and four region boxes (the eye, nose and mouth points'
+    boxes), 1-based like the saved ones."""
+    from fkd_utils.markup import REGIONS
+    face = np.concatenate([gt.min(axis=1) - 3, gt.max(axis=1) + 3], axis=-1)
+    regions = np.stack([np.concatenate([gt[:, list(p)].min(axis=1), gt[:, list(p)].max(axis=1)],
+                                       axis=-1) for p in REGIONS.values()], axis=1)
+    return {"face_boxes": face, "region_boxes": regions}
+
+
 @pytest.fixture()
 def setup(tmp_path, monkeypatch):
     """A tiny set and fake predictions: "end_to_end" moves image k's mouth by (k+1) * 5 % of
@@ -51,7 +61,8 @@ def setup(tmp_path, monkeypatch):
         pipeline.save_predictions(folder / f"end_to_end_{split}.npz", ids[::-1], moved[::-1])
     ids, _, gt = truth["validation"]
     pipeline.save_predictions(folder / "box_validation.npz", ids,
-                              _shift(gt, JAW, _moves(gt, np.arange(len(ids), 0, -1))))
+                              _shift(gt, JAW, _moves(gt, np.arange(len(ids), 0, -1))),
+                              **_boxes(gt))
     (folder / "box_validation.npz.123.tmp.npz").write_bytes(b"half written")   # ignored
     return data_dir, truth
 
@@ -138,7 +149,8 @@ def test_crop_box_covers_the_points_and_stays_in_the_image():
 
 
 def _scatters(ax):
-    return [c for c in ax.collections if len(c.get_offsets())]
+    from matplotlib.collections import PathCollection
+    return [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets())]
 
 
 def test_draw_case_puts_the_points_on_the_crop(setup):
@@ -221,7 +233,8 @@ def test_inspector_slider_updates_the_case_and_the_figure(inspector):
         case = inspector.current()
         index = int(order[position])
         assert (case.position, case.index, case.id) == (position, index, r.ids[index])
-        ax_image, ax_bars = inspector.figure.axes
+        assert list(inspector.axes) == ["face", "bars", "ced"]
+        ax_image = inspector.axes["face"]
         gt_dots, pred_crosses = _scatters(ax_image)
         np.testing.assert_allclose(gt_dots.get_offsets(), r.gt[index] - 1 - inspector.offset)
         np.testing.assert_allclose(pred_crosses.get_offsets(), r.points[index] - 1 - inspector.offset)
@@ -238,7 +251,7 @@ def test_inspector_order_and_points_toggles(inspector):
     inspector.points_buttons.value = 51
     case = inspector.current()
     assert case.points == 51 and case.error == pytest.approx(r.errors51[case.index])
-    assert [t.get_text() for t in inspector.figure.axes[1].get_yticklabels()] == \
+    assert [t.get_text() for t in inspector.axes["bars"].get_yticklabels()] == \
         ["brows", "nose", "eyes", "mouth"]
 
 
@@ -274,3 +287,149 @@ def test_inspect_builds_and_displays(setup, monkeypatch):
     inspector.slider.value = 1
     (after,) = inspector.output.outputs
     assert after["data"]["image/png"] != output["data"]["image/png"]
+
+
+def test_load_results_reads_the_boxes_used(setup):
+    data_dir, truth = setup
+    results = widgets.load_results(PROFILE, data_dir)
+    box, end_to_end = results["box"]["validation"], results["end_to_end"]["validation"]
+    expected = _boxes(truth["validation"][2])
+    np.testing.assert_allclose(box.face_boxes, expected["face_boxes"])
+    np.testing.assert_allclose(box.region_boxes, expected["region_boxes"])
+    assert end_to_end.face_boxes is None and end_to_end.region_boxes is None   # not saved
+    used = widgets.used_boxes(box, 1)
+    np.testing.assert_allclose(used["face"], expected["face_boxes"][1:2] - 1)
+    assert used["regions"].shape == (4, 4)
+    assert widgets.used_boxes(end_to_end, 1)["regions"].shape == (0, 4)
+
+
+def _lines(ax):
+    from matplotlib.collections import LineCollection
+    return [c for c in ax.collections if isinstance(c, LineCollection)]
+
+
+def test_draw_face_layers(setup):
+    data_dir, _ = setup
+    r = widgets.load_results(PROFILE, data_dir)["box"]["validation"]
+    fig, ax = plt.subplots()
+    offset = widgets.draw_face(ax, r, 0, data_dir, layers=widgets.LAYERS)
+    gt_dots, pred_crosses = _scatters(ax)
+    np.testing.assert_allclose(pred_crosses.get_offsets(), r.points[0] - 1 - offset)
+    (lines,) = _lines(ax)
+    np.testing.assert_allclose(np.array(lines.get_segments()),
+                               np.stack([r.gt[0], r.points[0]], axis=1) - 1 - offset)
+    assert sorted(int(t.get_text()) for t in ax.texts) == list(range(68))
+    rects = {p.get_gid(): [] for p in ax.patches}
+    for p in ax.patches:
+        rects[p.get_gid()].append([p.get_x(), p.get_y(), p.get_x() + p.get_width(),
+                                   p.get_y() + p.get_height()])
+    np.testing.assert_allclose(rects["face box"], r.face_boxes[:1] - 1 - np.tile(offset, 2))
+    np.testing.assert_allclose(rects["regions box"], r.region_boxes[0] - 1 - np.tile(offset, 2))
+    ax.clear()
+    widgets.draw_face(ax, r, 0, data_dir, layers=("predictions",))
+    assert len(_scatters(ax)) == 1 and not _lines(ax) and not ax.texts and not ax.patches
+    with pytest.raises(ValueError, match="unknown layers"):
+        widgets.draw_face(ax, r, 0, data_dir, layers=("wings",))
+    plt.close(fig)
+
+
+def test_filtered_keeps_one_subset_and_one_dominant_part():
+    gt = np.tile(np.random.default_rng(1).uniform(20, 80, (1, 68, 2)), (4, 1, 1))
+    points = _shift(gt, MOUTH, [1, 4, 0, 0])
+    points = _shift(points, JAW, [0, 0, 3, 2])
+    r = widgets.Result.from_arrays("x", "test", list("abcd"), points, gt, ["p", "q", "p", "q"])
+    assert list(widgets.filtered(r)) == list(widgets.ranked(r))
+    assert list(widgets.filtered(r, subset="q")) == [1, 3]
+    assert list(widgets.filtered(r, part="jaw")) == [2, 3]
+    assert list(widgets.filtered(r, part="mouth", worst_first=False)) == [0, 1]
+    assert list(widgets.filtered(r, subset="p", part="mouth")) == [0]
+    assert len(widgets.filtered(r, subset="nowhere")) == 0
+
+
+def test_inspector_compares_two_approaches_on_the_same_face(inspector):
+    r, other = inspector.results["end_to_end"]["validation"], inspector.results["box"]["validation"]
+    assert [v for _, v in inspector.compare_dropdown.options] == [None, "box"]
+    before = inspector.html.value
+    inspector.compare_dropdown.value = "box"
+    case, compared = inspector.current(), inspector.compared()
+    assert compared.index == case.index and compared.id == case.id
+    assert compared.approach == "box" and compared.error == pytest.approx(other.errors68[case.index])
+    assert list(inspector.axes) == ["face", "compare", "bars", "ced"]
+    assert "3. region + box ResNet" in inspector.axes["compare"].get_title()
+    _, crosses = _scatters(inspector.axes["compare"])
+    face_offset = widgets.crop_box(np.concatenate([r.gt[case.index], r.points[case.index]]) - 1,
+                                   (96, 96))[:2]
+    assert len(crosses.get_offsets()) == 68
+    assert inspector.html.value != before and inspector.html.value.count("<tr>") == 7
+    assert f"{100 * other.parts['jaw'][case.index]:.2f}" in inspector.html.value
+    assert face_offset == tuple(inspector.offset)
+    inspector.slider.value = 2                                      # both follow the slider
+    assert inspector.compared().index == inspector.current().index == int(widgets.ranked(r)[2])
+    inspector.split_dropdown.value = "train"                         # box has no train split
+    assert inspector.compare_dropdown.value is None and inspector.compared() is None
+    assert list(inspector.axes) == ["face", "bars", "ced"]
+
+
+def test_inspector_ced_marks_the_face(inspector):
+    r = inspector.results["end_to_end"]["validation"]
+    inspector.slider.value = 1
+    case = inspector.current()
+    ax = inspector.axes["ced"]
+    line, marker = ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), widgets.metrics.ced(r.errors68, line.get_xdata()))
+    x, y = marker.get_xdata()[0], marker.get_ydata()[0]
+    assert x == pytest.approx(case.error)
+    assert y == pytest.approx(np.mean(r.errors68 <= case.error))   # 3 of 4 at position 1
+    assert y == pytest.approx(0.75)
+    assert ax.get_xlim()[1] >= case.error
+    assert widgets.ced_xmax([0.01, 0.05]) == pytest.approx(0.08)
+    assert widgets.ced_xmax([0.01, 0.2]) == pytest.approx(0.22)
+
+
+def test_inspector_previous_next_and_filters(inspector):
+    r = inspector.results["end_to_end"]["validation"]
+    order = widgets.ranked(r)
+    assert inspector.previous_button.disabled and not inspector.next_button.disabled
+    inspector.next_button.click()
+    inspector.next_button.click()
+    assert inspector.slider.value == 2 and inspector.current().index == int(order[2])
+    inspector.previous_button.click()
+    assert inspector.current().position == 1
+    inspector.step(10)
+    assert inspector.current().position == 3 and inspector.next_button.disabled
+    assert inspector.subset_dropdown.options == ("all", "helen")
+    inspector.part_dropdown.value = "jaw"                            # end-to-end moved the mouth
+    assert inspector.current() is None and "no image matches" in inspector.html.value
+    assert inspector.output.outputs == ()
+    inspector.part_dropdown.value = "mouth"
+    assert inspector.slider.max == 3 and inspector.current().index == int(order[0])
+    inspector.points_buttons.value = 51                              # no jaw at 51 points
+    assert "jaw" not in inspector.part_dropdown.options and inspector.part_dropdown.value == "mouth"
+
+
+def test_inspector_subset_filter_on_mixed_subsets(setup):
+    pytest.importorskip("ipywidgets")
+    data_dir, truth = setup
+    r = widgets.load_results(PROFILE, data_dir)["end_to_end"]["validation"]
+    mixed = widgets.Result.from_arrays(r.approach, r.split, r.ids, r.points, r.gt,
+                                       ["helen", "lfpw", "helen", "lfpw"])
+    inspector = widgets.Inspector({"end_to_end": {"validation": mixed}}, data_dir)
+    assert inspector.subset_dropdown.options == ("all", "helen", "lfpw")
+    inspector.subset_dropdown.value = "lfpw"
+    assert inspector.slider.max == 1
+    assert [inspector.show(k).index for k in (0, 1)] == [3, 1]        # worst first, lfpw only
+    assert "position 2/2" in inspector.html.value
+
+
+def test_inspector_toggles_redraw_the_layers(inspector):
+    inspector.select("box")
+    ax = inspector.axes["face"]
+    assert len(_scatters(ax)) == 2 and not _lines(ax) and not ax.patches and not ax.texts
+    for name in ("error lines", "point numbers", "boxes"):
+        inspector.layer_boxes[name].value = True
+    ax = inspector.axes["face"]
+    assert len(_lines(ax)) == 1 and len(ax.texts) == 68 and len(ax.patches) == 1 + 4
+    inspector.layer_boxes["true points"].value = False
+    inspector.layer_boxes["predictions"].value = False
+    assert not _scatters(inspector.axes["face"])
+    assert inspector.layers == ("error lines", "point numbers", "boxes")
