@@ -9,7 +9,7 @@ PROFILE ?= quick
 DATA_DIR ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install reproduce test test-fast clean-runs
+.PHONY: install reproduce test test-fast test-browser chromium clean-runs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,19 @@ install: $(STAMP)
 reproduce: $(STAMP)
 	$(VENV)/bin/fkd reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(FORCE),--force)
 
-test: $(STAMP)
+# The browser test drives Debian's Chromium (Playwright's own download is not used); install it
+# when absent and apt-get can (root); otherwise the test skips saying what is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ] || \
+	{ command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	echo "chromium not installed (needs apt-get as root): the browser test will skip"
+
+test: $(STAMP) chromium
 	$(PY) -m pytest
+
+test-browser: $(STAMP) chromium
+	$(PY) -m pytest -m browser
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

@@ -1,5 +1,6 @@
-"""Figures: keypoints over images, CED curves, training curves, one ``save_fig``
-(introduced in notebook 01).
+"""Figures: keypoints over images, the 68-point markup (paper Fig. 1), error lines and the
+outer-eye distance (Eq. 1), CED curves, training curves, one ``save_fig`` (introduced in
+notebook 01).
 
 Ground truth is drawn as green points and predictions as red crosses, as in the paper's Fig. 8.
 """
@@ -98,13 +99,33 @@ def plot_history(ax, history, title=None):
     return lines
 
 
-def draw_markup(ax, image, points, numbers=True, fontsize=5):
+def crop_box(points, shape, margin=0.25):
+    """(x0, y0, x1, y1) integer pixel bounds (end-exclusive) of a crop around 0-based points,
+    with a margin of ``margin`` times the longer side, clipped to an image of ``shape``."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    h, w = shape[:2]
+    if not len(pts):
+        return 0, 0, w, h
+    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+    pad = margin * max(x1 - x0, y1 - y0, 1.0)
+    bounds = (int(np.floor(x0 - pad)), int(np.floor(y0 - pad)),
+              int(np.ceil(x1 + pad)) + 1, int(np.ceil(y1 + pad)) + 1)
+    x0, y0 = min(max(bounds[0], 0), w - 1), min(max(bounds[1], 0), h - 1)
+    x1, y1 = max(min(bounds[2], w), x0 + 1), max(min(bounds[3], h), y0 + 1)
+    return x0, y0, x1, y1
+
+
+def draw_markup(ax, image, points, numbers=True, margin=None, fontsize=5):
     """The 68-point iBUG markup (paper Fig. 1): ``points`` (68, 2, 0-based pixels of ``image``)
-    coloured by part, each numbered with its 0-based index when ``numbers``. Returns
-    ``{part: scatter}``."""
+    coloured by part, each numbered with its 0-based index when ``numbers``; with ``margin``,
+    the image is cropped around the points (see :func:`crop_box`). Returns ``{part: scatter}``."""
     points = np.asarray(points, np.float64)
     if points.shape != (68, 2):
         raise ValueError(f"points must be (68, 2), got {points.shape}")
+    if margin is not None:
+        x0, y0, x1, y1 = crop_box(points, np.shape(image), margin)
+        image, points = np.asarray(image)[y0:y1, x0:x1], points - [x0, y0]
     show_keypoints(ax, image)
     scatters = {}
     for part, indices in PARTS.items():

@@ -8,9 +8,14 @@
 * :func:`draw_case` draws one image (cropped around the face) with the ground truth (green
   points) and the prediction (red crosses), and its per-part errors; :func:`gallery` draws the
   best and worst images of one approach, like the paper's Fig. 8.
-* :class:`Inspector` is an ipywidgets browser over the ranking. Its logic lives in plain
-  methods (:meth:`Inspector.select`, :meth:`Inspector.show`, :meth:`Inspector.current`), so it
-  runs, and is tested, without a browser; :func:`inspect` builds and displays one.
+* :func:`filtered` narrows a ranking to one subset and/or one dominant part;
+  :func:`used_boxes` gives the face box and region boxes an approach used (saved with its
+  predictions); :func:`draw_ced_marker` places one face on its approach's CED.
+* :class:`Inspector` is an ipywidgets browser over the ranking: two approaches side by side
+  on the same face, filters, previous/next, layer toggles and the CED panel. Its logic lives
+  in plain methods (:meth:`Inspector.select`, :meth:`Inspector.show`, :meth:`Inspector.step`,
+  :meth:`Inspector.current`), so it runs, and is tested, without a browser
+  (tests/test_browser.py also drives it in JupyterLab); :func:`inspect` builds and displays one.
 
 Errors are the 300-W ones (:mod:`fkd_utils.metrics`): distances divided by the ground truth's
 outer-eye-corner distance. Points are 1-based (``.pts``) in :class:`Result` and 0-based pixel
@@ -26,7 +31,7 @@ import numpy as np
 
 from . import data, metrics, paths, pipeline, report
 from .io import DataError, pts_to_pixels, read_image
-from .plots import draw_error_lines, plot_ced, show_keypoints
+from .plots import crop_box, draw_error_lines, plot_ced, show_keypoints
 
 #: Display order of the approaches (others follow, sorted).
 APPROACH_ORDER = ("mean_shape",) + tuple(pipeline.APPROACHES) + tuple(pipeline.OUR_APPROACHES)
@@ -156,23 +161,6 @@ def dominant_part(parts, i):
     best = int(np.nanargmax(values)) if np.isfinite(values).any() else 0
     total = np.nansum(values)
     return names[best], float(values[best] / total) if total > 0 else 0.0
-
-
-def crop_box(points, shape, margin=CROP_MARGIN):
-    """(x0, y0, x1, y1) integer pixel bounds (end-exclusive) of a crop around 0-based points,
-    with a margin of ``margin`` times the longer side, clipped to an image of ``shape``."""
-    pts = np.asarray(points, np.float64).reshape(-1, 2)
-    pts = pts[np.isfinite(pts).all(axis=1)]
-    h, w = shape[:2]
-    if not len(pts):
-        return 0, 0, w, h
-    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
-    pad = margin * max(x1 - x0, y1 - y0, 1.0)
-    bounds = (int(np.floor(x0 - pad)), int(np.floor(y0 - pad)),
-              int(np.ceil(x1 + pad)) + 1, int(np.ceil(y1 + pad)) + 1)
-    x0, y0 = min(max(bounds[0], 0), w - 1), min(max(bounds[1], 0), h - 1)
-    x1, y1 = max(min(bounds[2], w), x0 + 1), max(min(bounds[3], h), y0 + 1)
-    return x0, y0, x1, y1
 
 
 def _title(result, index, points):

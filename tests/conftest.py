@@ -87,3 +87,12 @@ def real_300w():
     if not REAL_300W.is_dir():
         pytest.skip(f"real 300-W data not present at {REAL_300W}")
     return REAL_300W
+
+
+@pytest.fixture(scope="session")
+def quick_predictions(fkd_home):
+    """The quick profile's predictions (notebooks 02-04 run once through papermill, into this
+    session's FKD_HOME): what notebook 07 reads. Minutes on 2 cores."""
+    from fkd_utils import paths, reproduce
+    reproduce.reproduce("quick", only=["02", "03", "04"], log=lambda *_: None)
+    return paths.results_dir("quick")

@@ -145,6 +145,11 @@ def test_draw_markup_colours_parts_and_numbers_every_point():
     ax.clear()
     plots.draw_markup(ax, image, points, numbers=False)
     assert not ax.texts
+    ax.clear()
+    scatters = plots.draw_markup(ax, image, points, margin=0.1)
+    x0, y0, x1, y1 = plots.crop_box(points, image.shape, 0.1)
+    assert ax.get_images()[0].get_array().shape[:2] == (y1 - y0, x1 - x0)
+    np.testing.assert_allclose(scatters["jaw"].get_offsets(), points[:17] - [x0, y0])
     with pytest.raises(ValueError, match="68, 2"):
         plots.draw_markup(ax, image, points[:51])
 
