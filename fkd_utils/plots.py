@@ -15,6 +15,10 @@ from .metrics import ced, threshold_grid
 
 GT_STYLE = dict(c="lime", s=8, marker="o", linewidths=0, label="ground truth")
 PRED_STYLE = dict(c="red", s=14, marker="x", linewidths=1.0, label="prediction")
+#: One colour per approach (matplotlib's default cycle in the tables' order, so curves drawn
+#: without styles agree): the scheme (Fig. 3), the inspector's CED panel.
+APPROACH_COLOURS = {"mean_shape": "C0", "end_to_end": "C1", "region": "C2", "box": "C3",
+                    "oracle": "C4", "cascade": "C5", "cascade_predict": "C6"}
 #: One colour per face part in the markup figure (paper Fig. 1).
 PART_COLOURS = {"jaw": "tab:blue", "brows": "tab:orange", "nose": "tab:green", "eyes": "tab:red",
                 "mouth": "tab:purple"}
@@ -132,11 +136,19 @@ def draw_markup(ax, image, points, numbers=True, margin=None, fontsize=5):
         scatters[part] = ax.scatter(*points[list(indices)].T, s=10, c=PART_COLOURS[part],
                                     label=f"{part} {indices[0]}-{indices[-1]}")
     if numbers:
-        for i, (x, y) in enumerate(points):
-            ax.annotate(str(i), (x, y), xytext=(2, 2), textcoords="offset points",
-                        fontsize=fontsize, color="white")
+        number_points(ax, points, fontsize)
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return scatters
+
+
+def number_points(ax, points, fontsize=5):
+    """Each point's 0-based index beside it, white with a dark outline (readable on any
+    skin or background). Returns the texts."""
+    from matplotlib.patheffects import withStroke
+    outline = [withStroke(linewidth=1.5, foreground="black")]
+    return [ax.annotate(str(i), (x, y), xytext=(2, 2), textcoords="offset points",
+                        fontsize=fontsize, color="white", path_effects=outline)
+            for i, (x, y) in enumerate(np.asarray(points, np.float64))]
 
 
 def draw_error_lines(ax, pred, gt, **style):

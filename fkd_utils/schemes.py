@@ -8,9 +8,7 @@ one approach's arrows from the face image to its 68 points.
 """
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-#: Arrow colours, one per approach; the CED curves' default colours for these approaches
-#: (matplotlib's cycle after the mean shape's C0) so the scheme and the curves agree.
-APPROACH_COLOURS = {"end_to_end": "C1", "region": "C2", "box": "C3", "oracle": "C4"}
+from .plots import APPROACH_COLOURS
 #: Box face colours by kind.
 KIND_COLOURS = {"data": "#eeeeee", "model": "#cfe2f3", "boxes": "#fde9c9", "output": "#d9ead3"}
 
@@ -48,7 +46,7 @@ EDGES = (
 ENDS = {"end_to_end": ("image", "e2e_points"), "region": ("end_to_end_net", "region_points"),
         "box": ("image", "box_points"), "oracle": ("truth", "oracle_points")}
 #: Box size and spacing, in data units.
-BOX_W, BOX_H, STEP_X, STEP_Y = 1.9, 0.8, 2.5, 1.15
+BOX_W, BOX_H, STEP_X, STEP_Y = 2.15, 0.8, 2.65, 1.15
 
 
 def centre(name):
@@ -96,8 +94,8 @@ def approaches_scheme(ax=None, colours=None):
     for name, (_, _, text, kind) in NODES.items():
         x, y = centre(name)
         boxes[name] = ax.add_patch(FancyBboxPatch(
-            (x - BOX_W / 2, y - BOX_H / 2), BOX_W, BOX_H, boxstyle="round,pad=0.02,rounding_size=0.12",
-            fc=KIND_COLOURS[kind], ec="0.4", lw=0.8))
+            (x - BOX_W / 2, y - BOX_H / 2), BOX_W, BOX_H,
+            boxstyle="round,pad=0.02,rounding_size=0.12", fc=KIND_COLOURS[kind], ec="0.4", lw=0.8))
         texts[name] = ax.text(x, y, text, ha="center", va="center", fontsize=8)
     for a, b, approach in EDGES:
         start, end = _edge_points(a, b)

@@ -31,7 +31,8 @@ import numpy as np
 
 from . import data, metrics, paths, pipeline, report
 from .io import DataError, pts_to_pixels, read_image
-from .plots import crop_box, draw_error_lines, plot_ced, show_keypoints
+from .plots import (APPROACH_COLOURS, crop_box, draw_error_lines, number_points, plot_ced,
+                    show_keypoints)
 
 #: Display order of the approaches (others follow, sorted).
 APPROACH_ORDER = ("mean_shape",) + tuple(pipeline.APPROACHES) + tuple(pipeline.OUR_APPROACHES)
@@ -208,9 +209,7 @@ def draw_face(ax, result, index, data_dir, title=None, margin=CROP_MARGIN, layer
     if "error lines" in layers:
         draw_error_lines(ax, pred - offset, gt - offset)
     if "point numbers" in layers:
-        for i, (x, y) in enumerate(pred - offset):
-            ax.annotate(str(i), (x, y), xytext=(2, 2), textcoords="offset points", fontsize=5,
-                        color="white")
+        number_points(ax, pred - offset if "predictions" in layers else gt - offset)
     _draw_boxes(ax, boxes, offset)
     return offset
 
@@ -497,7 +496,8 @@ class Inspector:
 
     def _rank(self):
         self.ranking = filtered(self.result, self.points, self.worst_first,
-                                self._choice(self.subset_dropdown), self._choice(self.part_dropdown))
+                                self._choice(self.subset_dropdown),
+                                self._choice(self.part_dropdown))
         self.slider.max = max(len(self.ranking) - 1, 0)
 
     def step(self, delta):
@@ -546,8 +546,9 @@ class Inspector:
             self.offset = offset if panel == "face" else self.offset
         draw_bars(axes["bars"], self.result, index, self.points)
         xmax = ced_xmax([r.errors(self.points)[index] for r in shown])
-        for result, colour in zip(shown, ("tab:red", "tab:blue")):
-            draw_ced_marker(axes["ced"], result, index, self.points, xmax, colour)
+        for result in shown:
+            draw_ced_marker(axes["ced"], result, index, self.points, xmax,
+                            APPROACH_COLOURS.get(result.approach))
         axes["ced"].set_title(f"where this face sits on the CED ({self.points} points)", fontsize=8)
         fig.tight_layout()
         self.axes = axes

@@ -68,7 +68,8 @@ def _wait_for_server(url, proc, timeout):
 def lab(tmp_path, quick_predictions):
     """A JupyterLab server on a free port serving a copy of notebook 07: (url, root). The
     kernel inherits this session's FKD_HOME, where the quick predictions are."""
-    pytest.importorskip("jupyterlab", reason="jupyterlab is missing (pip install -e '.[notebooks]')")
+    pytest.importorskip("jupyterlab",
+                        reason="jupyterlab is missing (pip install -e '.[notebooks]')")
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
