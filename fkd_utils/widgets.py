@@ -346,7 +346,7 @@ def draw_ced_marker(ax, result, index, points=68, xmax=metrics.DEFAULT_ALPHA, co
     error = float(errors[index])
     (marker,) = ax.plot([error], [metrics.ced(errors, [error])[0]], "o", ms=7, mfc="none",
                         mew=2, color=line.get_color(), label=f"this face {100 * error:.2f} %")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left")      # CEDs rise to the right: that corner is free
     return line, marker
 
 
