@@ -415,7 +415,7 @@ class Inspector:
         self.widget = w.VBox([
             w.HBox([self.approach_dropdown, self.compare_dropdown, self.split_dropdown]),
             w.HBox([self.subset_dropdown, self.part_dropdown]),
-            self.order_buttons, self.points_buttons,
+            w.HBox([self.order_buttons, self.points_buttons]),
             w.HBox([self.previous_button, self.slider, self.next_button]),
             w.HBox(list(self.layer_boxes.values())), self.html, self.output])
         self.approach_dropdown.observe(self._on_approach, names="value")

@@ -78,8 +78,9 @@ def lab(tmp_path, quick_predictions):
     news.parent.mkdir(parents=True)
     news.write_text(json.dumps({"fetchNews": "false"}))       # no "Jupyter news?" pop-up
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),    # nothing in ~/.jupyter
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+           "JUPYTER_DATA_DIR": str(tmp_path / "data"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
     log = (tmp_path / "lab.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
