@@ -482,8 +482,9 @@ class Inspector:
             others = [(report.label(a), a) for a in self.results
                       if a != approach and split in self.results[a]]
             self._set_options(self.compare_dropdown, [("none", None)] + others, None)
-            if compare is not None:
-                self.compare_dropdown.value = compare if split in self.results[compare] else None
+            if compare is not None:      # an approach is not compared with itself
+                self.compare_dropdown.value = (compare if compare != approach
+                                               and split in self.results[compare] else None)
             self._set_options(self.subset_dropdown,
                               [self.ALL] + sorted(set(self.result.subsets.tolist())), self.ALL)
             self._set_options(self.part_dropdown,

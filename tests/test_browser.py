@@ -65,11 +65,16 @@ def _wait_for_server(url, proc, timeout):
 
 
 @pytest.fixture()
-def lab(tmp_path, quick_predictions):
-    """A JupyterLab server on a free port serving a copy of notebook 07: (url, root). The
-    kernel inherits this session's FKD_HOME, where the quick predictions are."""
+def lab(tmp_path, request):
+    """A JupyterLab server on a free port serving a copy of notebook 07: (url, Chromium's
+    path). The kernel inherits this session's FKD_HOME, where the quick predictions are made
+    (after checking for the browser, so that a machine without one skips at once)."""
     pytest.importorskip("jupyterlab",
                         reason="jupyterlab is missing (pip install -e '.[notebooks]')")
+    pytest.importorskip("playwright.sync_api",
+                        reason="playwright is missing (pip install -e '.[dev]')")
+    executable = chromium_path()
+    request.getfixturevalue("quick_predictions")
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
@@ -89,7 +94,7 @@ def lab(tmp_path, quick_predictions):
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for_server(f"{base}/api/status?token={token}", proc, SERVER_S)
-        yield f"{base}/lab/tree/{NOTEBOOK.name}?token={token}", root
+        yield f"{base}/lab/tree/{NOTEBOOK.name}?token={token}", executable
     finally:
         proc.terminate()                                      # shuts its kernel down too
         try:
@@ -118,14 +123,12 @@ def _wait_for_change(page, before, what):
 
 
 def test_inspector_renders_and_reacts_in_jupyterlab(lab):
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is missing (pip install -e '.[dev]')")
-    executable = chromium_path()
-    url, _ = lab
+    from playwright import sync_api
+    url, executable = lab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, headless=True,
-                                     args=["--disable-gpu"])
+                                     args=["--disable-gpu", "--disable-dev-shm-usage"])
         page = browser.new_page(viewport={"width": 1600, "height": 1200})
         try:
             page.goto(url)

@@ -365,6 +365,9 @@ def test_inspector_compares_two_approaches_on_the_same_face(inspector):
     assert face_offset == tuple(inspector.offset)
     inspector.slider.value = 2                                      # both follow the slider
     assert inspector.compared().index == inspector.current().index == int(widgets.ranked(r)[2])
+    inspector.select("box", compare="box")                            # not with itself
+    assert inspector.compared() is None
+    inspector.select("end_to_end", "validation", compare="box")
     inspector.split_dropdown.value = "train"                         # box has no train split
     assert inspector.compare_dropdown.value is None and inspector.compared() is None
     assert list(inspector.axes) == ["face", "bars", "ced"]
