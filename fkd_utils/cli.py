@@ -5,6 +5,7 @@
     fkd evaluate PREDICTIONS|dlib --data-dir DIR --split SPLIT [--json] [--boxes bb_detector|own]
     fkd train [--profile P] [--data-dir DIR] [--approach A ...] [--retrain]
     fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force]
+    fkd info [--json]
     fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--stages K] [--out DIR] [--json]
 """
 import argparse
@@ -150,6 +151,13 @@ def _report_block(text, args, key):
         update_readme(args.readme, key, text)
 
 
+def cmd_info(args):
+    from .devices import describe, info
+    found = info()
+    print(json.dumps(found, indent=1) if args.json else describe(found))
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="fkd", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -215,6 +223,10 @@ def build_parser():
     rt.add_argument("--splits", nargs="+", default=["validation", "test"])
     rt.add_argument("--readme", default=None, help="also fill the README's results:<profile> block")
     rt.set_defaults(func=cmd_report)
+
+    inf = sub.add_parser("info", help="Keras backend, versions and the devices Keras trains on")
+    inf.add_argument("--json", action="store_true")
+    inf.set_defaults(func=cmd_info)
 
     rp = sub.add_parser("reproduce", help="run every notebook with papermill")
     rp.add_argument("--profile", default="quick")
