@@ -10,6 +10,7 @@
 """
 import argparse
 import json
+import os
 import sys
 
 from .io import DataError
@@ -74,6 +75,8 @@ def cmd_train(args):
     from .data import data_dir_for
     from .landmarker import APPROACH_ALIASES, export_weights
     from .pipeline import get_models
+    if args.devices:  # read by train.training_devices, here and in any child process
+        os.environ["FKD_DEVICES"] = str(args.devices)
     data_dir = data_dir_for(args.data_dir, args.profile)
     approaches = [APPROACH_ALIASES.get(a, a) for a in args.approach]
     models = get_models(approaches, args.profile, data_dir, args.retrain, verbose=2)
@@ -193,6 +196,9 @@ def build_parser():
     tr.add_argument("--approach", nargs="+", default=["cascade"],
                     help="end-to-end, region, box, oracle, cascade (ours; the default)")
     tr.add_argument("--retrain", action="store_true")
+    tr.add_argument("--devices", type=int, default=None, metavar="N",
+                    help="train data-parallel on the first N devices (default: all that Keras "
+                         "sees; global batch and learning rate scale with N)")
     tr.add_argument("--out", default=None, help="weights folder (default weights/<profile>)")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing weights folder")
     tr.set_defaults(func=cmd_train)
