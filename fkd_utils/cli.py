@@ -4,7 +4,7 @@
     fkd data check DATA_DIR [--json]
     fkd evaluate PREDICTIONS|dlib --data-dir DIR --split SPLIT [--json] [--boxes bb_detector|own]
     fkd train [--profile P] [--data-dir DIR] [--approach A ...] [--retrain]
-    fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force]
+    fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force] [--yes]
     fkd info [--json]
     fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--stages K] [--out DIR] [--json]
 """
@@ -89,7 +89,7 @@ def cmd_train(args):
 def cmd_reproduce(args):
     from .reproduce import NotebookFailed, reproduce
     try:
-        reproduce(args.profile, args.data_dir, args.only, args.force, args.seed)
+        reproduce(args.profile, args.data_dir, args.only, args.force, args.seed, yes=args.yes)
     except NotebookFailed as err:
         print(f"fkd reproduce: {err}", file=sys.stderr)
         return 1
@@ -241,6 +241,8 @@ def build_parser():
                     help="comma-separated notebook numbers, e.g. 03,04")
     rp.add_argument("--force", action="store_true", help="rerun notebooks that are up to date")
     rp.add_argument("--seed", type=int, default=42)
+    rp.add_argument("--yes", action="store_true",
+                    help="train the full profile even without an accelerator (hours on a CPU)")
     rp.set_defaults(func=cmd_reproduce)
     return parser
 

@@ -76,3 +76,45 @@ def test_notebook_02_trains_and_predicts_on_jax(tmp_path, monkeypatch):
     executed = nbformat.read(tmp_path / nb.name, 4)
     text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "Keras backend: jax" in text and "val_loss" in text and not record["skipped"]
+
+
+CPU_ONLY = {"keras_backend": "tensorflow", "accelerators": 0, "hint": "",
+            "devices": [{"kind": "cpu", "name": "CPU", "id": "/device:CPU:0"}],
+            "versions": {"python": "3.11.7", "keras": "3.15.1"}}
+
+
+def _record(folder, name, **fields):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(fields))
+
+
+def test_cpu_time_estimate_scales_recorded_speed_by_pixels_and_epochs(tmp_path, monkeypatch):
+    monkeypatch.setenv("FKD_HOME", str(tmp_path))
+    assert reproduce.cpu_time_estimate("full") is None
+    cpu = tmp_path / "models" / "cpu"
+    # 600 s for 15 of its 30 epochs at 128 px; full: 224 px, 50 epochs
+    _record(cpu, "end_to_end", train_time_s=600, fit_images=1000, epochs_run=15, input_size=128)
+    _record(cpu, "boxes", train_time_s=6, fit_images=1000, epochs_run=15, input_size=128,
+            devices=["cuda:0"])                        # a GPU's speed says nothing about the CPU
+    _record(cpu, "ablation_x", train_time_s=6, fit_images=10, epochs_run=1, input_size=128)
+    estimate = reproduce.cpu_time_estimate("full")
+    at_most = 600 / 15 * 50 * (224 / 128) ** 2        # per epoch x budget x pixel ratio
+    assert estimate["models"] == ["end_to_end"] and "boxes" in estimate["missing"]
+    assert estimate["at_most_h"] == pytest.approx(at_most / 3600)
+    assert estimate["expected_h"] == pytest.approx(at_most / 2 / 3600)  # stopped at half budget
+
+
+def test_full_profile_without_an_accelerator_needs_yes(tmp_path, monkeypatch, capsys):
+    from fkd_utils import cli, devices
+    monkeypatch.setenv("FKD_HOME", str(tmp_path))
+    monkeypatch.setattr(devices, "query", lambda: CPU_ONLY)
+    assert cli.main(["reproduce", "--profile", "full"]) == 2   # stdin is no terminal here
+    err = capsys.readouterr().err
+    assert "sees no accelerator" in err and "--yes" in err and "No CPU training speed" in err
+    with pytest.raises(reproduce.NeedsConfirmation):
+        reproduce.confirm_devices("full", CPU_ONLY, ask=lambda prompt: "n")
+    reproduce.confirm_devices("full", CPU_ONLY, ask=lambda prompt: "y")   # answered yes
+    reproduce.confirm_devices("full", CPU_ONLY, yes=True)
+    reproduce.confirm_devices("cpu", CPU_ONLY)                           # meant for a CPU
+    reproduce.confirm_devices("full", {**CPU_ONLY, "accelerators": 1})
+    assert not (tmp_path / "runs").exists()                              # nothing ran
