@@ -119,12 +119,17 @@ def query(env=None, timeout=300):
     return json.loads(out.stdout)
 
 
+def count_devices(devices):
+    """``"2 x cpu"``, ``"1 x gpu (NVIDIA H200)"``: the devices grouped by kind and model."""
+    groups = {}
+    for d in devices:
+        groups.setdefault(f"{d['kind']} ({d['name']})" if d["kind"] != "cpu" else "cpu", []).append(d)
+    return ", ".join(f"{len(v)} x {k}" for k, v in groups.items())
+
+
 def describe(found):
     """One line: backend, device count and names, versions."""
-    groups = {}
-    for d in found["devices"]:
-        groups.setdefault(f"{d['kind']} ({d['name']})" if d["kind"] != "cpu" else "cpu", []).append(d)
-    devices = ", ".join(f"{len(v)} x {k}" for k, v in groups.items())
+    devices = count_devices(found["devices"])
     v = found["versions"]
     libs = ", ".join(f"{k} {v[k]}" for k in ("keras", "tensorflow-cpu", "tensorflow", "jax") if k in v)
     line = f"Keras on {found['keras_backend']}: {devices} | {libs}, python {v['python']}"

@@ -93,11 +93,9 @@ def device_run_block(manifest, models, results, reference=None, reference_name="
     manifest}``; ``wall_times``: ``{notebook: seconds}`` summed over resumed calls, overriding
     the manifest's (which counts a resumed notebook's last call only).
     """
+    from .devices import count_devices
     profile = manifest["profile"]
-    kinds = {}
-    for d in manifest.get("devices", []):
-        kinds.setdefault(f"{d['kind']} {d['name']}", []).append(d)
-    device = ", ".join(f"{len(v)} x {k}" for k, v in kinds.items()) or "unknown devices"
+    device = count_devices(manifest.get("devices", [])) or "unknown devices"
     lines = [f"Profile `{profile['name']}` ({profile['image_size']} / {profile['region_size']} px, "
              f"up to {profile['epochs']} epochs) on {device}, Keras on "
              f"{manifest.get('keras_backend', '?')} (versions: "

@@ -80,7 +80,7 @@ def test_device_run_block_names_the_device_times_and_the_reference():
     reference = {"end_to_end": {"validation": _metrics(0.0755, 0.154, 0.291)}}
     text = device_run_block(manifest, models, results, reference, "cpu",
                             wall_times={"03_region_specific.ipynb": 4000.0})
-    assert "on 1 x gpu NVIDIA H200, Keras on jax" in text and "jax 0.10.2" in text
+    assert "on 1 x gpu (NVIDIA H200), Keras on jax" in text and "jax 0.10.2" in text
     assert "| 02_end_to_end.ipynb | 1 min 05 s |" in text
     assert "| 03_region_specific.ipynb | 1 h 06 min |" in text   # the summed wall time wins
     assert "| end_to_end | 1 x cuda:0 | 23 | 0 min 41 s | 1130.5 |" in text
