@@ -18,6 +18,12 @@ profile; not the preprocessed crops, which are recomputed) into at most 8 parts 
 back. ``report`` fills the README's ``results:<profile>`` block through ``fkd report``
 (devices, wall time per notebook, training images/s, accuracy next to the cpu profile's).
 
+Sizes: a paper-sized model (2.1 M parameters) is 25 MB as a ``.keras`` file with its Adam state,
+so the full profile's 13 models alone make about 190 MB of state, its ablations more; the
+300-W copy is 82 MB and tensorflow-cpu's wheel 259 MB. Where one call can carry and bring back
+only 64 MB and the GPU machine has no package index (this workplace's device tool), the state
+cannot travel whole: there, run it on a machine whose disk keeps ``--state`` between calls.
+
 A device call (the project's device tool), once the state is unpacked into ``gpu-run/`` and
 ``gpu-run`` named in ``carry`` (ignored by git: ``echo /gpu-run/ >> .git/info/exclude``)::
 
@@ -85,7 +91,7 @@ def run(args):
             name = line.strip().split(":")[0]
             if line.strip().endswith("running ..."):
                 current, started = name, time.time()
-                if timings.get(current, {}).get("done"):  # a finished notebook runs anew
+                if timings.get(current, {}).get("done"):  # a finished notebook runs anew (changed)
                     timings.pop(current)
             elif current and name == current and " done in " in line:
                 entry = timings.setdefault(current, {"wall_s": 0.0, "calls": 0})
@@ -113,7 +119,9 @@ def state_files(state, profile):
     yield Path(state) / "timings.json", "timings.json"
     for folder in (base / "models" / profile, base / "runs" / profile, base / "results" / profile):
         for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
-            if path.is_file():
+            finished = path.name.endswith(".best.keras") and \
+                path.with_name(path.name[:-len(".best.keras")] + ".json").is_file()
+            if path.is_file() and not finished:  # a finished model's .keras holds its best epoch
                 yield path, str(path.relative_to(Path(state).resolve()))
 
 

@@ -16,6 +16,8 @@ def _state(root, model_bytes):
     home = root / "home"
     for rel, data in {"models/full/end_to_end.keras": model_bytes,
                       "models/full/end_to_end.backup/latest.weights.h5": b"epoch 7",
+                      "models/full/boxes.keras": b"finished", "models/full/boxes.json": b"{}",
+                      "models/full/boxes.best.keras": b"same weights as boxes.keras",
                       "runs/full/02_end_to_end.ipynb": b"{}",
                       "results/full/results.json": b"{}",
                       "data/processed/crops.npz": b"recomputed, never packed",
@@ -38,6 +40,8 @@ def test_pack_and_unpack_round_trip_in_small_parts(tmp_path, monkeypatch):
     assert (home / "models/full/end_to_end.backup/latest.weights.h5").read_bytes() == b"epoch 7"
     assert (home / "runs/full/02_end_to_end.ipynb").is_file()
     assert not (home / "data").exists() and not (home / "models/cpu").exists()
+    assert (home / "models/full/boxes.keras").is_file()
+    assert not (home / "models/full/boxes.best.keras").exists()   # finished: not needed
     assert full_on_gpu.load_timings(tmp_path / "b")["02_end_to_end.ipynb"]["calls"] == 2
 
 

@@ -235,3 +235,45 @@ def test_fkd_devices_caps_the_device_list(monkeypatch):
     monkeypatch.setenv(train.DEVICES_ENV, "zero")
     with pytest.raises(ValueError, match="FKD_DEVICES"):
         train.training_devices()
+
+
+_MIRRORED_SCRIPT = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[1])
+from fkd_utils import train
+from fkd_utils.augment import NO_AUGMENT
+from fkd_utils.models import build_resnet
+from test_train import _blob_set
+images, points = _blob_set(40)
+devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+with train.data_parallel(devices) as used:
+    model = build_resnet(32, 136, stages=((16, 1, 1),),
+                         target_mean=points.reshape(len(points), -1).mean(0))
+    train.compile_model(model, "mse", 2e-3)
+    history = train.fit_model(model, (images[:32], points[:32]), (images[32:], points[32:]),
+                              sys.argv[2] + "/m.keras", epochs=2, batch_size=16,
+                              augment=NO_AUGMENT, verbose=0)
+print(json.dumps({"used": used, "held_by": train.variable_devices(model),
+                  "loss": history["loss"], "points": train.predict_targets(model, images[32:]).shape}))
+"""
+
+
+@pytest.mark.slow
+def test_data_parallel_on_tensorflow_mirrors_the_model(tmp_path):
+    """TensorFlow's branch (MirroredStrategy) on two logical CPU devices: the variables are
+    mirrored on both and the fit runs. Not compared with one device: its batch statistics are
+    per device, so the arithmetic differs by design."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    out = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT, str(Path(__file__).parent),
+                          str(tmp_path)], env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = json.loads(out.stdout.strip().splitlines()[-1])
+    assert run["used"] == ["/device:CPU:0", "/device:CPU:1"]
+    assert [d.rsplit("/", 1)[-1] for d in run["held_by"]] == ["device:CPU:0", "device:CPU:1"]
+    assert len(run["loss"]) == 2 and all(np.isfinite(run["loss"])) and run["points"] == [8, 136]
