@@ -277,6 +277,9 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
         history = fit_model(model, fit, select, path, epochs, batch, spec.target, spec.augment,
                             p.patience, seed, verbose, p.steps_per_epoch,
                             reduce_lr=spec.reduce_lr, anneal_epochs=spec.anneal_epochs(epochs))
+    record = parallel_record(model, devices, batch, learning_rate, note)
+    if len(devices) > 1:  # predict on one device: TensorFlow's mirrored model repeats each
+        model = keras.models.load_model(path, compile=False)   # predicted batch per device
     manifest = {**spec.manifest(), "profile": p.name, "data_dir": str(Path(data_dir).resolve()),
                 "data_fingerprint": fingerprint, "fit_images": int(len(fit[0])),
                 "selection_images": int(len(select[0])), "seed": seed,
@@ -285,7 +288,7 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
                 # this run's epochs over this run's time (a resumed fit counts its own part)
                 "train_images_per_s": round(len(fit[0]) * history["epochs_run"]
                                             / max(history["wall_time_s"], 1e-9), 1),
-                **parallel_record(model, devices, batch, learning_rate, note)}
+                **record}
     path.with_suffix(".json").write_text(json.dumps(manifest, indent=1))
     return model
 

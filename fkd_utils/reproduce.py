@@ -137,34 +137,47 @@ def cpu_time_estimate(profile="full", reference="cpu"):
     """Expected CPU hours to train ``profile``'s models, from the training speeds recorded in
     ``models/<reference>/*.json`` (models trained on this machine's CPU), or None if none are.
 
-    Rule: a model's time scales with its pixels per image and its epochs. From each recorded
-    model, seconds per (image x epoch x pixel) = train_time_s / (fit_images x epochs_run x
-    input_size^2); the model of the same name in ``profile`` then takes that x fit_images x
-    its epochs x its input_size^2. ``expected`` stops each model after the same fraction of
-    its epoch budget as the recorded run did (early stopping); ``at_most`` runs every model to
-    its budget (epochs + annealing epochs). Notebooks 06 and 09's ablations come on top.
+    Rule: a model's time scales with its images, epochs and pixels per image. Speed = seconds
+    per (image x epoch x pixel) = train_time_s / (fit_images x epochs_run x input_size^2), the
+    model's own where ``reference`` trained a model of that name, else pooled over every
+    recorded model (ablation variants too). A model of ``profile`` then takes speed x
+    fit_images (the recorded model's, else the recorded face models', x region_copies for a
+    region model) x epochs x its input_size^2. ``at_most`` runs every model to its budget
+    (epochs + annealing epochs); ``expected`` stops a model after the fraction of its budget
+    its namesake ran (early stopping), the whole budget when none did. Notebooks 06 and 09's
+    ablations come on top.
     """
     from .pipeline import model_specs
     target, ref = get_profile(profile), get_profile(reference)
-    specs, expected, at_most, used = model_specs(target), 0.0, 0.0, []
+    records = {}
     for path in sorted(paths.models_dir(ref.name).glob("*.json")):
         m = json.loads(path.read_text())
-        if path.stem not in specs or not m.get("train_time_s") or not m.get("epochs_run"):
+        if not all(m.get(k) for k in ("train_time_s", "epochs_run", "fit_images", "input_size")):
             continue
-        if any(not str(d).lower().startswith("cpu") for d in m.get("devices", ["cpu"])):
+        if any(k in str(d).lower() for d in m.get("devices", []) for k in ("gpu", "tpu", "cuda")):
             continue  # trained on an accelerator: says nothing about this CPU
-        per_unit = m["train_time_s"] / (m["fit_images"] * m["epochs_run"] * m["input_size"] ** 2)
-        spec = specs[path.stem]
-        budget = target.epochs + spec.anneal_epochs(target.epochs)
-        ref_budget = ref.epochs + spec.anneal_epochs(ref.epochs)
-        unit = per_unit * m["fit_images"] * spec.input_size ** 2
-        at_most += unit * budget
-        expected += unit * budget * min(m["epochs_run"] / ref_budget, 1.0)
-        used.append(path.stem)
-    if not used:
+        records[path.stem] = m
+    if not records:
         return None
-    return {"expected_h": expected / 3600, "at_most_h": at_most / 3600, "models": used,
-            "reference": ref.name, "missing": sorted(set(specs) - set(used))}
+    work = lambda m: m["fit_images"] * m["epochs_run"] * m["input_size"] ** 2
+    pooled = sum(m["train_time_s"] for m in records.values()) / sum(map(work, records.values()))
+    faces = max((m["fit_images"] for m in records.values()
+                 if m.get("target") in ("points", "boxes")), default=None)
+    expected = at_most = 0.0
+    for name, spec in model_specs(target).items():
+        own = records.get(name)
+        images = own["fit_images"] if own else faces and (
+            faces * (target.region_copies if spec.target.startswith("region:") else 1))
+        if not images:
+            continue
+        budget = target.epochs + spec.anneal_epochs(target.epochs)
+        seconds = (own["train_time_s"] / work(own) if own else pooled) * images * budget \
+            * spec.input_size ** 2
+        at_most += seconds
+        expected += seconds * (min(own["epochs_run"] / (ref.epochs + spec.anneal_epochs(ref.epochs)),
+                                   1.0) if own else 1.0)
+    return {"expected_h": expected / 3600, "at_most_h": at_most / 3600, "reference": ref.name,
+            "recorded": sorted(records)}
 
 
 def accelerator_warning(profile, found):
@@ -177,9 +190,9 @@ def accelerator_warning(profile, found):
     estimate = cpu_time_estimate(p.name)
     if estimate:
         text += (f" At this machine's CPU speed (the {estimate['reference']} profile's "
-                 f"{len(estimate['models'])} recorded models, scaled by pixels and epochs) its "
-                 f"models alone need about {estimate['expected_h']:.0f} h of training "
-                 f"(at most {estimate['at_most_h']:.0f} h), ablations not counted.")
+                 f"{len(estimate['recorded'])} recorded trainings, scaled by images, pixels and "
+                 f"epochs) its models alone need about {estimate['expected_h']:.0f} h of "
+                 f"training (at most {estimate['at_most_h']:.0f} h), ablations not counted.")
     else:
         text += (" No CPU training speed is recorded here (train the cpu profile first for an "
                  "estimate); expect many hours.")

@@ -89,19 +89,32 @@ def _record(folder, name, **fields):
 
 
 def test_cpu_time_estimate_scales_recorded_speed_by_pixels_and_epochs(tmp_path, monkeypatch):
+    from fkd_utils.pipeline import model_specs
     monkeypatch.setenv("FKD_HOME", str(tmp_path))
     assert reproduce.cpu_time_estimate("full") is None
     cpu = tmp_path / "models" / "cpu"
-    # 600 s for 15 of its 30 epochs at 128 px; full: 224 px, 50 epochs
-    _record(cpu, "end_to_end", train_time_s=600, fit_images=1000, epochs_run=15, input_size=128)
-    _record(cpu, "boxes", train_time_s=6, fit_images=1000, epochs_run=15, input_size=128,
-            devices=["cuda:0"])                        # a GPU's speed says nothing about the CPU
-    _record(cpu, "ablation_x", train_time_s=6, fit_images=10, epochs_run=1, input_size=128)
+    # an ablation variant only: 500 s for 1000 images x 5 epochs at 128 px, pooled for all
+    _record(cpu, "ablation_x", train_time_s=500, fit_images=1000, epochs_run=5, input_size=128,
+            target="points", devices=["/job:localhost/replica:0/task:0/device:CPU:0"])
+    _record(cpu, "boxes_gpu", train_time_s=1, fit_images=1000, epochs_run=5, input_size=128,
+            target="points", devices=["cuda:0"])     # a GPU's speed says nothing about the CPU
+    specs = model_specs("full")
+    speed = 500 / (1000 * 5 * 128 ** 2)
+    images = {n: 1000 * (2 if s.target.startswith("region:") else 1) for n, s in specs.items()}
+    budget = {n: 50 + s.anneal_epochs(50) for n, s in specs.items()}
+    pooled = sum(speed * images[n] * budget[n] * s.input_size ** 2 for n, s in specs.items())
     estimate = reproduce.cpu_time_estimate("full")
-    at_most = 600 / 15 * 50 * (224 / 128) ** 2        # per epoch x budget x pixel ratio
-    assert estimate["models"] == ["end_to_end"] and "boxes" in estimate["missing"]
-    assert estimate["at_most_h"] == pytest.approx(at_most / 3600)
-    assert estimate["expected_h"] == pytest.approx(at_most / 2 / 3600)  # stopped at half budget
+    assert estimate["recorded"] == ["ablation_x"]
+    assert estimate["at_most_h"] == pytest.approx(pooled / 3600)
+    assert estimate["expected_h"] == pytest.approx(pooled / 3600)   # no namesake: whole budget
+    # the end-to-end model's own record: its speed, and it stopped at half of its 30 epochs
+    _record(cpu, "end_to_end", train_time_s=600, fit_images=1000, epochs_run=15, input_size=128)
+    estimate = reproduce.cpu_time_estimate("full")
+    own = 600 / 15 * 50 * (224 / 128) ** 2                # per epoch x budget x pixel ratio
+    pooled_now = 1100 / (1000 * (5 + 15) * 128 ** 2)      # both CPU records pooled
+    rest = (pooled - speed * 1000 * 50 * 224 ** 2) * pooled_now / speed
+    assert estimate["at_most_h"] == pytest.approx((rest + own) / 3600)
+    assert estimate["expected_h"] == pytest.approx((rest + own / 2) / 3600)
 
 
 def test_full_profile_without_an_accelerator_needs_yes(tmp_path, monkeypatch, capsys):
