@@ -182,8 +182,9 @@ def cpu_time_estimate(profile="full", reference="cpu"):
 
 def accelerator_warning(profile, found):
     """What ``fkd reproduce`` says before training the full profile without an accelerator."""
+    from .devices import count_devices
     p = get_profile(profile)
-    where = ", ".join(f"{d['kind']}:{d['name']}" for d in found["devices"])
+    where = count_devices(found["devices"])
     text = (f"profile {p.name} is the paper's setting for a GPU ({p.image_size} px, up to "
             f"{p.epochs} epochs), but Keras on {found['keras_backend']} sees no accelerator here "
             f"({where}).")
