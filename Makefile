@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine (Debian, Python 3.11, no conda):
 #   make reproduce   create .venv, install, run every notebook (quick profile, embedded data)
 #   make test        create .venv, install, run the test suite
-# Options: make reproduce PROFILE=cpu DATA_DIR=/path/to/300w FORCE=1
+# Options: make reproduce PROFILE=cpu DATA_DIR=/path/to/300w FORCE=1 (YES=1: full profile without a GPU)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 reproduce: $(STAMP)
-	$(VENV)/bin/fkd reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(FORCE),--force)
+	$(VENV)/bin/fkd reproduce --profile $(PROFILE) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(FORCE),--force) $(if $(YES),--yes)
 
 # The browser test drives Debian's Chromium (Playwright's own download is not used); install it
 # when absent and apt-get can (root); otherwise the test skips saying what is missing.

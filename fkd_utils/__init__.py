@@ -5,6 +5,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
+from .devices import choose_backend  # noqa: E402
+
+# Keras on JAX when the gpu extra and an NVIDIA GPU are here and nobody chose a backend; it
+# must run before keras is imported (see fkd_utils.devices).
+choose_backend()
+
 __version__ = "0.1.0"
 
 

@@ -30,8 +30,8 @@ from .markup import MIRROR, REGIONS
 from .models import PAPER_STAGES, REGION_STAGES, build_resnet
 from .preprocess import crop_regions, data_fingerprint, load_faces, load_originals
 from .profiles import get_profile
-from .train import (REGION_MARGIN, compile_model, fit_model, predict_targets, selection_mask,
-                    target_size, target_stats)
+from .train import (REGION_MARGIN, compile_model, data_parallel, fit_model, predict_targets,
+                    scaled_for, selection_mask, target_size, target_stats, variable_devices)
 
 APPROACHES = ("end_to_end", "region", "box", "oracle")
 OUR_APPROACHES = ("cascade",)
@@ -264,21 +264,43 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
     mean, std = target_stats(fit[1], spec.target)
     if not spec.standardize:  # raw pixels: an identity Normalization layer
         mean, std = np.zeros_like(mean), np.ones_like(std)
-    model = build_resnet(spec.input_size, target_size(spec.target), spec.stages, spec.head,
-                         spec.dense_layers, precision=spec.precision, target_mean=mean,
-                         target_std=std, name=name)
-    compile_model(model, spec.loss, p.learning_rate, spec.optimizer)
     epochs = epochs or p.epochs
-    history = fit_model(model, fit, select, path, epochs, spec.batch_size or p.batch_size,
-                        spec.target, spec.augment, p.patience, seed, verbose, p.steps_per_epoch,
-                        reduce_lr=spec.reduce_lr, anneal_epochs=spec.anneal_epochs(epochs))
+    with data_parallel() as devices:
+        batch, learning_rate, note = scaled_for(devices, spec.batch_size or p.batch_size,
+                                                p.learning_rate)
+        if note and verbose:
+            print(f"{name}: {note}")
+        model = build_resnet(spec.input_size, target_size(spec.target), spec.stages, spec.head,
+                             spec.dense_layers, precision=spec.precision, target_mean=mean,
+                             target_std=std, name=name)
+        compile_model(model, spec.loss, learning_rate, spec.optimizer)
+        history = fit_model(model, fit, select, path, epochs, batch, spec.target, spec.augment,
+                            p.patience, seed, verbose, p.steps_per_epoch,
+                            reduce_lr=spec.reduce_lr, anneal_epochs=spec.anneal_epochs(epochs))
+    record = parallel_record(model, devices, batch, learning_rate, note)
+    if len(devices) > 1:  # predict on one device: TensorFlow's mirrored model repeats each
+        model = keras.models.load_model(path, compile=False)   # predicted batch per device
     manifest = {**spec.manifest(), "profile": p.name, "data_dir": str(Path(data_dir).resolve()),
                 "data_fingerprint": fingerprint, "fit_images": int(len(fit[0])),
                 "selection_images": int(len(select[0])), "seed": seed,
                 "epochs_run": history["epochs_run"], "train_time_s": history["wall_time_s"],
-                "best_val_loss": min(history.get("val_loss", [float("nan")]))}
+                "best_val_loss": min(history.get("val_loss", [float("nan")])),
+                # this run's epochs over this run's time (a resumed fit counts its own part)
+                "train_images_per_s": round(len(fit[0]) * history["epochs_run"]
+                                            / max(history["wall_time_s"], 1e-9), 1),
+                **record}
     path.with_suffix(".json").write_text(json.dumps(manifest, indent=1))
     return model
+
+
+def parallel_record(model, devices, global_batch, learning_rate, note):
+    """What the manifest says about how a model was trained: on which devices (read from
+    where its weights live), how many in data parallel, the global batch and the (scaled)
+    learning rate."""
+    import keras
+    return {"keras_backend": keras.backend.backend(), "data_parallel": len(devices),
+            "devices": variable_devices(model), "global_batch_size": int(global_batch),
+            "learning_rate": float(learning_rate), "scaling": note or "one device: no scaling"}
 
 
 # ---------------------------------------------------------------- prediction, per approach

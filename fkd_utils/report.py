@@ -81,3 +81,82 @@ def update_readme(readme, key, text):
         raise ValueError(f"{readme}: no '{begin}' ... '{end}' block to fill")
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     readme.write_text(pattern.sub(lambda _: f"{begin}\n{text}\n{end}", content))
+
+
+def device_run_block(manifest, models, results, reference=None, reference_name="cpu",
+                     wall_times=None, split="validation", points=68):
+    """The README block of a profile's run on a given machine (``fkd report``): the devices,
+    wall time per notebook, each model's training speed, and the accuracy next to another
+    profile's (``reference``: its ``results.json`` content, e.g. the cpu profile's).
+
+    ``manifest``: the run's ``results/<profile>/manifest.json``; ``models``: ``{name: model
+    manifest}``; ``wall_times``: ``{notebook: seconds}`` summed over resumed calls, overriding
+    the manifest's (which counts a resumed notebook's last call only).
+    """
+    from .devices import count_devices
+    profile = manifest["profile"]
+    device = count_devices(manifest.get("devices", [])) or "unknown devices"
+    lines = [f"Profile `{profile['name']}` ({profile['image_size']} / {profile['region_size']} px, "
+             f"up to {profile['epochs']} epochs) on {device}, Keras on "
+             f"{manifest.get('keras_backend', '?')} (versions: "
+             + ", ".join(f"{k} {v}" for k, v in manifest.get("packages", {}).items()
+                         if k in ("keras", "jax", "tensorflow-cpu", "tensorflow")) + ").", "",
+             "| notebook | wall time |", "|---|---|"]
+    walls = {r["notebook"]: r.get("wall_time_s") for r in manifest.get("notebooks", [])}
+    walls.update(wall_times or {})
+    lines += [f"| {nb} | {_duration(s)} |" for nb, s in walls.items()]
+    lines += ["", "| model | devices | epochs | train time | training images/s |",
+              "|---|---|---|---|---|"]
+    for name, m in sorted(models.items()):
+        lines.append(f"| {name} | {m.get('data_parallel', 1)} x {', '.join(m.get('devices', ['?']))} "
+                     f"| {m.get('epochs_run', '?')} | {_duration(m.get('train_time_s'))} | "
+                     f"{m.get('train_images_per_s', '')} |")
+    if results and any(split in v for v in results.values()):
+        other = f" ({reference_name})"
+        lines += ["", f"*{split} split, {points} points: profile `{profile['name']}` next to "
+                      f"profile `{reference_name}`*", "",
+                  f"| approach | images | NME % | NME %{other} | AUC@0.08 % | AUC@0.08 %{other} "
+                  f"| FR@0.08 % | FR@0.08 %{other} |", "|---|---|---|---|---|---|---|---|"]
+        names = sorted((n for n in results if split in results[n]),
+                       key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+        for name in names:
+            row = results[name][split][str(points)]["all"]
+            ref = ((reference or {}).get(name, {}).get(split, {}).get(str(points), {})
+                   .get("all"))
+            cells = []
+            for key, digits in (("nme", 2), ("auc", 1), ("fr", 1)):
+                cells += [f"{100 * row[key]:.{digits}f}",
+                          f"{100 * ref[key]:.{digits}f}" if ref else ""]
+            lines.append(f"| {label(name)} | {row['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _duration(seconds):
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min" if seconds >= 3600 else \
+        f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def device_run_report(profile, compare="cpu", wall_times=None):
+    """:func:`device_run_block` from the files a run left under ``paths.home()``:
+    ``results/<profile>/{manifest,results}.json``, ``models/<profile>/*.json`` and, when present,
+    ``results/<compare>/results.json`` (else the ``real`` profile's: the cpu-trained shipped
+    weights)."""
+    import json
+    from . import paths
+    from .pipeline import model_specs
+    folder = paths.results_dir(profile)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    results = json.loads((folder / "results.json").read_text())
+    known = set(model_specs(profile))
+    models = {p.stem: json.loads(p.read_text())
+              for p in sorted(paths.models_dir(profile).glob("*.json")) if p.stem in known}
+    reference, name = None, compare
+    for candidate in (compare, "real"):
+        path = paths.results_dir(candidate) / "results.json"
+        if path.is_file():
+            reference, name = json.loads(path.read_text()), candidate
+            break
+    return device_run_block(manifest, models, results, reference, name, wall_times)

@@ -125,13 +125,110 @@ def collect_results(profile, data_dir):
     return results
 
 
+class NeedsConfirmation(ValueError):
+    """The full profile would train for hours on the CPU and nobody said ``--yes``."""
+
+
+#: Profiles whose notebooks are meant for an accelerator (``fkd reproduce`` asks first on a CPU).
+ACCELERATOR_PROFILES = ("full",)
+
+
+def cpu_time_estimate(profile="full", reference="cpu"):
+    """Expected CPU hours to train ``profile``'s models, from the training speeds recorded in
+    ``models/<reference>/*.json`` (models trained on this machine's CPU), or None if none are.
+
+    Rule: a model's time scales with its images, epochs and pixels per image. Speed = seconds
+    per (image x epoch x pixel) = train_time_s / (fit_images x epochs_run x input_size^2), the
+    model's own where ``reference`` trained a model of that name, else pooled over every
+    recorded model (ablation variants too). A model of ``profile`` then takes speed x
+    fit_images (the recorded model's, else the recorded face models', x region_copies for a
+    region model) x epochs x its input_size^2. ``at_most`` runs every model to its budget
+    (epochs + annealing epochs); ``expected`` stops a model after the fraction of its budget
+    its namesake ran (early stopping), the whole budget when none did. Notebooks 06 and 09's
+    ablations come on top.
+    """
+    from .pipeline import model_specs
+    target, ref = get_profile(profile), get_profile(reference)
+    records = {}
+    for path in sorted(paths.models_dir(ref.name).glob("*.json")):
+        m = json.loads(path.read_text())
+        if not all(m.get(k) for k in ("train_time_s", "epochs_run", "fit_images", "input_size")):
+            continue
+        if any(k in str(d).lower() for d in m.get("devices", []) for k in ("gpu", "tpu", "cuda")):
+            continue  # trained on an accelerator: says nothing about this CPU
+        records[path.stem] = m
+    if not records:
+        return None
+    work = lambda m: m["fit_images"] * m["epochs_run"] * m["input_size"] ** 2
+    pooled = sum(m["train_time_s"] for m in records.values()) / sum(map(work, records.values()))
+    faces = max((m["fit_images"] for m in records.values()
+                 if m.get("target") in ("points", "boxes")), default=None)
+    expected = at_most = 0.0
+    for name, spec in model_specs(target).items():
+        own = records.get(name)
+        images = own["fit_images"] if own else faces and (
+            faces * (target.region_copies if spec.target.startswith("region:") else 1))
+        if not images:
+            continue
+        budget = target.epochs + spec.anneal_epochs(target.epochs)
+        seconds = (own["train_time_s"] / work(own) if own else pooled) * images * budget \
+            * spec.input_size ** 2
+        at_most += seconds
+        expected += seconds * (min(own["epochs_run"] / (ref.epochs + spec.anneal_epochs(ref.epochs)),
+                                   1.0) if own else 1.0)
+    return {"expected_h": expected / 3600, "at_most_h": at_most / 3600, "reference": ref.name,
+            "recorded": sorted(records)}
+
+
+def accelerator_warning(profile, found):
+    """What ``fkd reproduce`` says before training the full profile without an accelerator."""
+    from .devices import count_devices
+    p = get_profile(profile)
+    where = count_devices(found["devices"])
+    text = (f"profile {p.name} is the paper's setting for a GPU ({p.image_size} px, up to "
+            f"{p.epochs} epochs), but Keras on {found['keras_backend']} sees no accelerator here "
+            f"({where}).")
+    estimate = cpu_time_estimate(p.name)
+    if estimate:
+        text += (f" At this machine's CPU speed (the {estimate['reference']} profile's "
+                 f"{len(estimate['recorded'])} recorded trainings, scaled by images, pixels and "
+                 f"epochs) its models alone need about {estimate['expected_h']:.0f} h of "
+                 f"training (at most {estimate['at_most_h']:.0f} h), ablations not counted.")
+    else:
+        text += (" No CPU training speed is recorded here (train the cpu profile first for an "
+                 "estimate); expect many hours.")
+    if found.get("hint"):
+        text += f" Note: {found['hint']}."
+    return text + " Pass --yes to train on the CPU anyway."
+
+
+def confirm_devices(profile, found, yes=False, ask=None):
+    """Refuse (:class:`NeedsConfirmation`) an accelerator profile on a machine without one,
+    unless ``yes`` or, at a terminal, the user answers y."""
+    if get_profile(profile).name not in ACCELERATOR_PROFILES or found["accelerators"] or yes:
+        return
+    message = accelerator_warning(profile, found)
+    if ask is None and sys.stdin.isatty():
+        ask = input
+    if ask is not None and ask(message + " Train on the CPU now? [y/N] ").strip().lower() in ("y", "yes"):
+        return
+    raise NeedsConfirmation(message)
+
+
 def reproduce(profile="quick", data_dir="", only=None, force=False, seed=42, log=print,
-              extra_parameters=None):
-    """Run the notebooks for a profile; write results.json and a manifest. Returns the manifest."""
-    import keras
+              extra_parameters=None, yes=False, ask=None):
+    """Run the notebooks for a profile; write results.json and a manifest. Returns the manifest.
+
+    The devices are listed first, from a fresh process (the notebooks' kernels then have the
+    accelerator to themselves); an accelerator profile on a CPU-only machine needs ``yes``.
+    """
     from .data import data_dir_for
+    from .devices import describe, query
     from .preprocess import data_fingerprint
     p = get_profile(profile)
+    found = query()
+    log(describe(found))
+    confirm_devices(p, found, yes, ask)
     resolved = data_dir_for(data_dir, p)
     data_hash = data_fingerprint(resolved)
     parameters = {"profile": p.name, "data_dir": str(resolved), "seed": seed,
@@ -156,7 +253,8 @@ def reproduce(profile="quick", data_dir="", only=None, force=False, seed=42, log
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(results, indent=1))
     manifest = {"profile": p.to_dict(), "data_dir": str(resolved), "data_fingerprint": data_hash,
-                "seed": seed, "keras_backend": keras.backend.backend(),
+                "seed": seed, "keras_backend": found["keras_backend"],
+                "devices": found["devices"], "accelerators": found["accelerators"],
                 "python": sys.version.split()[0], "platform": platform.platform(),
                 "packages": package_versions(), "source_hash": source_hash(),
                 "notebooks": records, "wall_time_s": round(time.time() - start, 1)}

@@ -8,6 +8,7 @@ model. Augmentation runs on the training stream only, in parallel (``map`` with 
 Targets are computed from the (augmented) 68 points by a *target* name:
 ``"points"`` (136 values), ``"boxes"`` (four region boxes, 16 values) or ``"region:<name>"``.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -262,3 +263,71 @@ def batch_bounds(n, batch_size=64):
     sizes += [1 << k for k in reversed(range(batch_size.bit_length())) if (n % batch_size) >> k & 1]
     stops = np.cumsum(sizes, dtype=int)
     return [(int(b - s), int(b)) for s, b in zip(sizes, stops)]
+
+
+# ---------------------------------------------------------------- data-parallel training
+#: Use only the first N devices (``fkd train --devices N``); unset: every device Keras sees.
+DEVICES_ENV = "FKD_DEVICES"
+
+
+def training_devices():
+    """The devices a fit spreads over by default: every device of JAX's default platform
+    (its GPUs when it has some, else its CPU devices, e.g. the ones
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` makes), or TensorFlow's GPUs (else
+    its one CPU device); capped by ``$FKD_DEVICES``."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        found = keras.distribution.list_devices()
+    elif backend == "tensorflow":
+        found = [d.name for d in tf.config.list_logical_devices("GPU")] or ["/device:CPU:0"]
+    else:
+        found = ["default"]
+    wanted = os.environ.get(DEVICES_ENV, "").strip()
+    if wanted:
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise ValueError(f"{DEVICES_ENV}={wanted!r}: give a device count of at least 1")
+        found = found[:int(wanted)]
+    return found
+
+
+@contextlib.contextmanager
+def data_parallel(devices=None):
+    """Build, compile and fit a model inside this scope to train it data-parallel over
+    ``devices`` (default :func:`training_devices`): each step splits the global batch across
+    them and averages the gradients (JAX: ``keras.distribution.DataParallel``, which also
+    computes batch-norm statistics over the whole global batch; TensorFlow:
+    ``tf.distribute.MirroredStrategy``, batch norm per device). Yields the device names;
+    with one device nothing is distributed."""
+    devices = training_devices() if devices is None else list(devices)
+    if len(devices) < 2:
+        yield devices
+    elif keras.backend.backend() == "jax":
+        with keras.distribution.DataParallel(devices=devices).scope():
+            yield devices
+    elif keras.backend.backend() == "tensorflow":
+        with tf.distribute.MirroredStrategy(devices).scope():
+            yield devices
+    else:
+        raise ValueError(f"data-parallel training on {keras.backend.backend()!r} is not "
+                         f"supported; set {DEVICES_ENV}=1")
+
+
+def scaled_for(devices, batch_size, learning_rate):
+    """Global batch = per-device batch x devices, and the learning rate scaled by the same
+    factor (the linear scaling rule, Goyal et al. 2017): an epoch takes N times fewer steps,
+    each averaging N times more images. Returns ``(global_batch, learning_rate, note)``."""
+    n = len(devices)
+    note = (f"data-parallel on {n} devices: global batch {batch_size * n} "
+            f"({batch_size} per device), learning rate {learning_rate * n:g} "
+            f"({learning_rate:g} x {n}, scaled linearly)") if n > 1 else ""
+    return batch_size * n, learning_rate * n, note
+
+
+def variable_devices(model):
+    """Names of the devices holding the model's first weight: where training actually ran."""
+    value = model.weights[0].value
+    if hasattr(value, "sharding"):  # jax
+        return sorted(str(d) for d in value.sharding.device_set)
+    if hasattr(value, "values"):  # tf.distribute mirrored variable
+        return sorted(v.device for v in value.values)
+    return [str(getattr(value, "device", "default"))]

@@ -18,13 +18,34 @@ def _name(requirement):
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = set(project["dependencies"])
-    for extra in ("notebooks", "dev", "peers"):
+    for extra in ("notebooks", "dev", "peers", "gpu"):
         wanted |= set(project["optional-dependencies"][extra])
     env_lines = [ln.strip()[2:].strip() for ln in (ROOT / "environment.yml").read_text().splitlines()
                  if ln.strip().startswith("- ") and not ln.strip().startswith("- -e")]
     listed = {ln for ln in env_lines if not ln.startswith(("python", "pip", "conda-forge"))} | \
              {ln for ln in env_lines if ln.startswith("pillow")}
-    assert {_name(r): r for r in wanted} == {_name(r): r for r in listed}
+    # whole requirement strings: jax[cpu] (dev) and jax[cuda12] (gpu) share a name
+    assert sorted(wanted) == sorted(listed)
+
+
+@pytest.mark.slow
+def test_gpu_extra_resolves_to_one_tensorflow_and_a_cuda_runtime(tmp_path):
+    """What pip would install into an empty environment for ``.[gpu]`` (a dry run; needs the
+    package index, so it skips without one)."""
+    import subprocess
+    import sys
+    report = tmp_path / "report.json"
+    out = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet",
+                          "--ignore-installed", "--report", str(report), f"{ROOT}[gpu]"],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode and re.search(r"connection|resolve host|network|No matching distribution|"
+                                    r"Could not find a version", out.stderr, re.I):
+        pytest.skip(f"no package index reachable: {out.stderr.strip().splitlines()[-1]}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    names = {i["metadata"]["name"].lower().replace("_", "-")
+             for i in json.loads(report.read_text())["install"]}
+    assert {n for n in names if n.startswith("tensorflow")} == {"tensorflow-cpu"}
+    assert {"jax-cuda12-plugin", "nvidia-cuda-runtime-cu12", "keras"} <= names
 
 
 def test_notebooks_exist_in_order():

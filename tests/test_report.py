@@ -60,3 +60,29 @@ def test_fkd_report_fills_results_and_ablation_blocks(fkd_home, tmp_path, capsys
 def test_fkd_report_without_results_says_what_to_run(fkd_home, capsys):
     assert cli.main(["report", "--profile", "cpu"]) == 2
     assert "fkd reproduce --profile cpu" in capsys.readouterr().err
+
+
+def _metrics(nme, auc, fr, n=330):
+    return {"68": {"all": {"n": n, "nme": nme, "auc": auc, "fr": fr}}}
+
+
+def test_device_run_block_names_the_device_times_and_the_reference():
+    from fkd_utils.report import device_run_block
+    manifest = {"profile": {"name": "full", "image_size": 224, "region_size": 96, "epochs": 50},
+                "keras_backend": "jax", "packages": {"keras": "3.15.1", "jax": "0.10.2"},
+                "devices": [{"kind": "gpu", "name": "NVIDIA H200", "id": "gpu:0"}],
+                "notebooks": [{"notebook": "02_end_to_end.ipynb", "wall_time_s": 65.0},
+                              {"notebook": "03_region_specific.ipynb", "wall_time_s": 30.0}]}
+    models = {"end_to_end": {"data_parallel": 1, "devices": ["cuda:0"], "epochs_run": 23,
+                             "train_time_s": 41.0, "train_images_per_s": 1130.5}}
+    results = {"end_to_end": {"validation": _metrics(0.0512, 0.401, 0.021)},
+               "ours_new": {"validation": _metrics(0.04, 0.5, 0.01)}}
+    reference = {"end_to_end": {"validation": _metrics(0.0755, 0.154, 0.291)}}
+    text = device_run_block(manifest, models, results, reference, "cpu",
+                            wall_times={"03_region_specific.ipynb": 4000.0})
+    assert "on 1 x gpu (NVIDIA H200), Keras on jax" in text and "jax 0.10.2" in text
+    assert "| 02_end_to_end.ipynb | 1 min 05 s |" in text
+    assert "| 03_region_specific.ipynb | 1 h 06 min |" in text   # the summed wall time wins
+    assert "| end_to_end | 1 x cuda:0 | 23 | 0 min 41 s | 1130.5 |" in text
+    assert "| 1. end-to-end | 330 | 5.12 | 7.55 | 40.1 | 15.4 | 2.1 | 29.1 |" in text
+    assert "| ours_new | 330 | 4.00 |  | 50.0 |  | 1.0 |  |" in text     # no reference row

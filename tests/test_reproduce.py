@@ -76,3 +76,58 @@ def test_notebook_02_trains_and_predicts_on_jax(tmp_path, monkeypatch):
     executed = nbformat.read(tmp_path / nb.name, 4)
     text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "Keras backend: jax" in text and "val_loss" in text and not record["skipped"]
+
+
+CPU_ONLY = {"keras_backend": "tensorflow", "accelerators": 0, "hint": "",
+            "devices": [{"kind": "cpu", "name": "CPU", "id": "/device:CPU:0"}],
+            "versions": {"python": "3.11.7", "keras": "3.15.1"}}
+
+
+def _record(folder, name, **fields):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(fields))
+
+
+def test_cpu_time_estimate_scales_recorded_speed_by_pixels_and_epochs(tmp_path, monkeypatch):
+    from fkd_utils.pipeline import model_specs
+    monkeypatch.setenv("FKD_HOME", str(tmp_path))
+    assert reproduce.cpu_time_estimate("full") is None
+    cpu = tmp_path / "models" / "cpu"
+    # an ablation variant only: 500 s for 1000 images x 5 epochs at 128 px, pooled for all
+    _record(cpu, "ablation_x", train_time_s=500, fit_images=1000, epochs_run=5, input_size=128,
+            target="points", devices=["/job:localhost/replica:0/task:0/device:CPU:0"])
+    _record(cpu, "boxes_gpu", train_time_s=1, fit_images=1000, epochs_run=5, input_size=128,
+            target="points", devices=["cuda:0"])     # a GPU's speed says nothing about the CPU
+    specs = model_specs("full")
+    speed = 500 / (1000 * 5 * 128 ** 2)
+    images = {n: 1000 * (2 if s.target.startswith("region:") else 1) for n, s in specs.items()}
+    budget = {n: 50 + s.anneal_epochs(50) for n, s in specs.items()}
+    pooled = sum(speed * images[n] * budget[n] * s.input_size ** 2 for n, s in specs.items())
+    estimate = reproduce.cpu_time_estimate("full")
+    assert estimate["recorded"] == ["ablation_x"]
+    assert estimate["at_most_h"] == pytest.approx(pooled / 3600)
+    assert estimate["expected_h"] == pytest.approx(pooled / 3600)   # no namesake: whole budget
+    # the end-to-end model's own record: its speed, and it stopped at half of its 30 epochs
+    _record(cpu, "end_to_end", train_time_s=600, fit_images=1000, epochs_run=15, input_size=128)
+    estimate = reproduce.cpu_time_estimate("full")
+    own = 600 / 15 * 50 * (224 / 128) ** 2                # per epoch x budget x pixel ratio
+    pooled_now = 1100 / (1000 * (5 + 15) * 128 ** 2)      # both CPU records pooled
+    rest = (pooled - speed * 1000 * 50 * 224 ** 2) * pooled_now / speed
+    assert estimate["at_most_h"] == pytest.approx((rest + own) / 3600)
+    assert estimate["expected_h"] == pytest.approx((rest + own / 2) / 3600)
+
+
+def test_full_profile_without_an_accelerator_needs_yes(tmp_path, monkeypatch, capsys):
+    from fkd_utils import cli, devices
+    monkeypatch.setenv("FKD_HOME", str(tmp_path))
+    monkeypatch.setattr(devices, "query", lambda: CPU_ONLY)
+    assert cli.main(["reproduce", "--profile", "full"]) == 2   # stdin is no terminal here
+    err = capsys.readouterr().err
+    assert "sees no accelerator" in err and "--yes" in err and "No CPU training speed" in err
+    with pytest.raises(reproduce.NeedsConfirmation):
+        reproduce.confirm_devices("full", CPU_ONLY, ask=lambda prompt: "n")
+    reproduce.confirm_devices("full", CPU_ONLY, ask=lambda prompt: "y")   # answered yes
+    reproduce.confirm_devices("full", CPU_ONLY, yes=True)
+    reproduce.confirm_devices("cpu", CPU_ONLY)                           # meant for a CPU
+    reproduce.confirm_devices("full", {**CPU_ONLY, "accelerators": 1})
+    assert not (tmp_path / "runs").exists()                              # nothing ran
