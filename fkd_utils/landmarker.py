@@ -68,6 +68,9 @@ def import_model(weights_dir, name, manifest=None):
         if not path.is_file():
             raise DataError(f"{path}: missing from the weights folder")
         want = (manifest or {}).get("files", {}).get(path.name)
+        if manifest is not None and not want:
+            raise DataError(f"{path}: not listed in manifest.json's 'files' (no checksum to "
+                            "check it against)")
         if want and want != sha256(path):
             raise DataError(f"{path}: sha256 does not match manifest.json (corrupt or replaced file)")
     return load_exported(arch, weights)
@@ -77,7 +80,12 @@ def read_weights_manifest(weights_dir):
     path = Path(weights_dir) / "manifest.json"
     if not path.is_file():
         raise DataError(f"{path}: no manifest; a weights folder is written by 'fkd train'")
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: not a valid manifest ({type(err).__name__}: {err})") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path}: not a valid manifest (a JSON object is expected)")
     for key in ("profile", "image_size", "models", "files"):
         if key not in manifest:
             raise DataError(f"{path}: manifest lacks '{key}'")
@@ -125,8 +133,17 @@ class Landmarker:
         self.detector = FaceDetector(nearest_calibration(stored, min_face), min_face, backend)
 
     def _check_sizes(self):
+        """Refuse, once, a manifest whose crop sizes do not match its models (else every image
+        would fail with a shape error)."""
+        path = self.weights_dir / "manifest.json"
         for name, model in self.models.items():
-            want = self.manifest["models"][name]["input_size"]
+            key = "region_size" if "region" in name else "image_size"
+            crop = self.manifest.get(key)
+            if crop is not None and model.input_shape[1] != crop:
+                raise DataError(f"{path}: {key} {crop} does not match {name}, which takes "
+                                f"{model.input_shape[1]} px; re-export the weights folder")
+            described = self.manifest["models"][name]
+            want = described.get("input_size") if isinstance(described, dict) else None
             if model.input_shape[1] != want:
                 raise DataError(f"{self.weights_dir}: {name} takes {model.input_shape[1]} px but the "
                                 f"manifest says {want}: the manifest does not match the model")
