@@ -418,3 +418,18 @@ def test_retrain_flags(monkeypatch, capsys, tmp_path):
     assert not pipeline.wants_retrain({"end_to_end"}, "boxes")
     assert pipeline.wants_retrain(True, "boxes") and not pipeline.wants_retrain(False, "boxes")
     assert "fkd train --retrain boxes" in pipeline.retrain_hint("boxes")
+
+
+# ------------------------------------------------------------ the Python API (item 6)
+
+def test_api_arrays_of_odd_shapes(untrained_weights):
+    from fkd_utils.landmarker import Landmarker
+    landmarker = Landmarker(untrained_weights)
+    with pytest.raises(ValueError, match="no pixels"):
+        landmarker(np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        landmarker(np.zeros((8, 8, 2), np.uint8))
+    box = [[5.0, 5.0, 40.0, 40.0]]
+    grey = np.random.default_rng(0).integers(0, 256, (48, 48, 1), dtype=np.uint8)
+    faces = landmarker(grey, box)                       # (H, W, 1) is grey, as (H, W) is
+    np.testing.assert_allclose(faces[0]["points"], landmarker(grey[..., 0], box)[0]["points"])
