@@ -34,7 +34,10 @@ def strict_json(value, indent=None):
         if isinstance(v, (list, tuple)):
             return [clean(x) for x in v]
         return v
-    return json.dumps(clean(value), indent=indent, allow_nan=False)
+    try:  # the common case, at json's own speed
+        return json.dumps(value, indent=indent, allow_nan=False)
+    except ValueError:
+        return json.dumps(clean(value), indent=indent, allow_nan=False)
 
 
 def output_stems(files, stems):

@@ -235,21 +235,40 @@ def case_text_file(tmp, data):
 
 # ------------------------------------------------------------------------- fkd train
 
+def _train_refused(tmp, data, *extra):
+    """``fkd train`` on a copy of the data: the copy's models folder (in FKD_HOME) must stay
+    absent, which shows the command was refused before any training."""
+    from fkd_utils.pipeline import models_folder
+    data = _data_copy(tmp, data)
+    return ["train", "--profile", "quick", "--data-dir", data, *extra], models_folder("quick", data)
+
+
 def case_train_out_holds_weights(tmp, weights, data):
     folder = copied_weights(tmp, weights)
-    return Run(["train", "--profile", "quick", "--data-dir", data, "--out", folder], 2,
-               [str(folder), "holds weights already", "--overwrite"], [folder])
+    argv, models = _train_refused(tmp, data, "--out", folder)
+    return Run(argv, 2, [str(folder), "holds weights already", "--overwrite"], [folder, models])
 
 
 def case_train_out_below_a_file(tmp, weights, data):
     (tmp / "notes.txt").write_text("a file")
-    return Run(["train", "--profile", "quick", "--data-dir", data, "--out",
-                tmp / "notes.txt" / "w"], 2, ["notes.txt", "is a file"], [tmp])
+    argv, models = _train_refused(tmp, data, "--out", tmp / "notes.txt" / "w")
+    return Run(argv, 2, ["notes.txt", "is a file"], [tmp / "notes.txt", models])
 
 
 def case_train_retrain_unknown_model(tmp, weights, data):
-    return Run(["train", "--profile", "quick", "--data-dir", data, "--out", tmp / "w",
-                "--retrain", "no_such_model"], 2, ["--retrain", "no_such_model"], [tmp])
+    argv, models = _train_refused(tmp, data, "--out", tmp / "w", "--retrain", "no_such_model")
+    return Run(argv, 2, ["--retrain", "no_such_model"], [tmp / "w", models])
+
+
+def case_train_cached_model_without_manifest(tmp, weights, data):
+    from fkd_utils.pipeline import model_path
+    data = _data_copy(tmp, data)            # its own models folder, which no other test uses
+    stored = model_path("quick", "end_to_end", data)
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_bytes(b"a model whose save was interrupted")
+    return Run(["train", "--profile", "quick", "--data-dir", data, "--approach", "end-to-end",
+                "--out", tmp / "w"], 2,
+               [str(stored), "no manifest", "fkd train --retrain end_to_end"], [stored.parent, data])
 
 
 # -------------------------------------------------------------------- fkd data check
@@ -299,7 +318,8 @@ PREDICT_CASES = [case_existing_overlay_without_json, case_output_folder_in_use,
                  case_manifest_not_json, case_manifest_image_size_mismatch,
                  case_folder_without_images, case_input_missing, case_some_inputs_unreadable,
                  case_train_out_holds_weights, case_train_out_below_a_file,
-                 case_train_retrain_unknown_model, case_box_file_deleted,
+                 case_train_retrain_unknown_model, case_train_cached_model_without_manifest,
+                 case_box_file_deleted,
                  case_box_nan_inverted_and_corrupt]
 EVALUATE_CASES = [case_all_predictions_nan, case_one_point_nan, case_duplicate_ids,
                   case_empty_npz, case_truncated_npz, case_npy_file, case_text_file]
