@@ -3,8 +3,8 @@
     fkd data synth OUT_DIR [--counts default|paper] [--seed N]
     fkd data check DATA_DIR [--json]
     fkd evaluate PREDICTIONS|dlib --data-dir DIR --split SPLIT [--json] [--boxes bb_detector|own]
-    fkd train [--profile P] [--data-dir DIR] [--approach A ...] [--retrain]
-    fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force]
+    fkd train [--profile P] [--data-dir DIR] [--approach A ...] [--out DIR] [--retrain [MODEL ...]]
+    fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force] [--retrain]
     fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--stages K] [--out DIR] [--json]
 
 exit codes (every subcommand):

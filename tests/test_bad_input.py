@@ -453,3 +453,14 @@ def test_api_arrays_of_odd_shapes(untrained_weights):
     grey = np.random.default_rng(0).integers(0, 256, (48, 48, 1), dtype=np.uint8)
     faces = landmarker(grey, box)                       # (H, W, 1) is grey, as (H, W) is
     np.testing.assert_allclose(faces[0]["points"], landmarker(grey[..., 0], box)[0]["points"])
+
+
+def test_exit_codes_are_documented_in_help_and_readme(capsys):
+    code, out, _ = run_fkd(["--help"], capsys)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert code == 0
+    for line in ("0  all done", "1  some inputs failed", "2  usage or setup error",
+                 "130  stopped with Ctrl-C"):
+        assert line in out
+    for words in ("**0** all done", "**1** some", "**2** usage or setup error", "**130**"):
+        assert words in readme
