@@ -92,8 +92,8 @@ def _model_name(prefix, setting, label):
     return prefix + "".join(c if c.isalnum() else "_" for c in f"{setting}_{label}")
 
 
-def _train_time(profile, name):
-    return (read_manifest(model_path(profile, name)) or {}).get("train_time_s", np.nan)
+def _train_time(profile, name, data_dir):
+    return (read_manifest(model_path(profile, name, data_dir)) or {}).get("train_time_s", np.nan)
 
 
 def _variants(base, table, prefix):
@@ -115,7 +115,7 @@ def run_setting(setting, profile, data_dir, retrain=False, seed=0, verbose=0):
         model = get_model(spec.name, p, data_dir, retrain, verbose, seed, specs={spec.name: spec},
                           epochs=p.ablation_epochs)
         errors[label] = nme(predict_points(model, images), points)
-        times[label] = _train_time(p, spec.name)
+        times[label] = _train_time(p, spec.name, data_dir)
     errors["_time_s"] = times
     return errors
 
@@ -132,7 +132,7 @@ def run_our_setting(setting, profile, data_dir, split="validation", retrain=Fals
                           epochs=epochs)
         faces = face_set(spec, data_dir, split, p)
         errors[label] = nme(predict_faces(model, faces), faces["points"])
-        times[label] = _train_time(p, spec.name)
+        times[label] = _train_time(p, spec.name, data_dir)
     errors["_time_s"] = times
     return errors
 

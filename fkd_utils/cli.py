@@ -3,10 +3,18 @@
     fkd data synth OUT_DIR [--counts default|paper] [--seed N]
     fkd data check DATA_DIR [--json]
     fkd evaluate PREDICTIONS|dlib --data-dir DIR --split SPLIT [--json] [--boxes bb_detector|own]
-    fkd train [--profile P] [--data-dir DIR] [--approach A ...] [--retrain]
-    fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force] [--yes]
+    fkd train [--profile P] [--data-dir DIR] [--approach A ...] [--out DIR] [--retrain [MODEL ...]] [--devices N]
+    fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force] [--retrain] [--yes]
     fkd info [--json]
     fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--stages K] [--out DIR] [--json]
+
+exit codes (every subcommand):
+    0  all done
+    1  some inputs failed (unreadable images, predictions that are NaN, data problems
+       found by 'fkd data check', a failing notebook); the others were processed
+    2  usage or setup error (bad option, missing file or folder, a folder without images,
+       results that would be written over, damaged weights); nothing was done
+  130  stopped with Ctrl-C (a stopped 'fkd train' resumes when rerun)
 """
 import argparse
 import json
@@ -14,6 +22,14 @@ import os
 import sys
 
 from .io import DataError
+
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+
+
+def _json(value):
+    from .outputs import strict_json
+    return strict_json(value, indent=1)
 
 
 def _print_table(report):
@@ -36,7 +52,7 @@ def cmd_data_check(args):
     from .data import check
     report = check(args.data_dir)
     if args.json:
-        print(json.dumps(report, indent=1))
+        print(_json(report))
     else:
         print(f"data directory: {report['data_dir']}")
         for split, info in report["splits"].items():
@@ -46,7 +62,7 @@ def cmd_data_check(args):
             print(f"  absent: {folder}")
         for problem in report["problems"]:
             print(f"  problem: {problem}")
-    return 1 if report["problems"] else 0
+    return EXIT_SOME_FAILED if report["problems"] else EXIT_OK
 
 
 def cmd_evaluate(args):
@@ -65,35 +81,62 @@ def cmd_evaluate(args):
         _, points = load_predictions(args.predictions, ids=list(ids))
     report = evaluate(points, gt, subsets)
     if args.json:
-        print(json.dumps(report, indent=1))
+        print(_json(report))
     else:
         _print_table(report)
-    return 0
+    failed = report["68"]["all"]["n_nonfinite"]
+    if failed:
+        print(f"fkd evaluate: {args.predictions}: {failed} of {len(points)} predictions have NaN "
+              "or infinite points: counted as failures (infinite error)", file=sys.stderr)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 def cmd_train(args):
     from .data import data_dir_for
-    from .landmarker import APPROACH_ALIASES, export_weights
-    from .pipeline import get_models
+    from .landmarker import APPROACH_ALIASES, check_weights_out, export_weights
+    from .pipeline import get_models, models_for
+    from .train import TrainingStopped
     if args.devices:  # read by train.training_devices, here and in any child process
         os.environ["FKD_DEVICES"] = str(args.devices)
-    data_dir = data_dir_for(args.data_dir, args.profile)
     approaches = [APPROACH_ALIASES.get(a, a) for a in args.approach]
-    models = get_models(approaches, args.profile, data_dir, args.retrain, verbose=2)
-    print(f"models ready: {', '.join(models)}")
-    export_weights(args.profile, data_dir, approaches, args.out, " ".join(sys.argv), models,
-                   overwrite=args.overwrite)
-    return 0
+    names = models_for(approaches)
+    retrain = _retrain_choice(args.retrain, names)
+    check_weights_out(args.out, args.profile, args.overwrite)  # before hours of training
+    data_dir = data_dir_for(args.data_dir, args.profile)
+    try:
+        models = get_models(approaches, args.profile, data_dir, retrain, verbose=2)
+        print(f"models ready: {', '.join(models)}")
+        export_weights(args.profile, data_dir, approaches, args.out, " ".join(sys.argv), models,
+                       overwrite=args.overwrite)
+    except (KeyboardInterrupt, TrainingStopped) as stop:
+        where = f" from epoch {stop.epoch} of {stop.model}" if isinstance(stop, TrainingStopped) else ""
+        print(f"fkd train: stopped; rerun the same command to resume{where}", file=sys.stderr)
+        return EXIT_STOPPED
+    return EXIT_OK
+
+
+def _retrain_choice(retrain, names):
+    """``--retrain`` alone: every model; with names: those (checked against ``names``)."""
+    if retrain is None:
+        return False
+    if not retrain:
+        return True
+    unknown = sorted(set(retrain) - set(names))
+    if unknown:
+        raise DataError(f"--retrain: {', '.join(unknown)} not among the models of these "
+                        f"approaches ({', '.join(names)})")
+    return set(retrain)
 
 
 def cmd_reproduce(args):
     from .reproduce import NotebookFailed, reproduce
     try:
-        reproduce(args.profile, args.data_dir, args.only, args.force, args.seed, yes=args.yes)
+        reproduce(args.profile, args.data_dir, args.only, args.force, args.seed, yes=args.yes,
+                  extra_parameters={"retrain": True} if args.retrain else None)
     except NotebookFailed as err:
         print(f"fkd reproduce: {err}", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_SOME_FAILED
+    return EXIT_OK
 
 
 def cmd_predict(args):
@@ -102,13 +145,18 @@ def cmd_predict(args):
     summary = predict_files(args.inputs, landmarker, args.out, overlays=not args.no_overlay,
                             log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite)
     if args.json:
-        print(json.dumps(summary))
+        print(_json(summary))
     else:
         n_faces = sum(len(r["faces"]) for r in summary["images"])
         print(f"{len(summary['images'])} images, {n_faces} faces, "
               f"{len(summary['no_face'])} without a face, {len(summary['skipped'])} skipped"
               + (f"; results in {args.out}" if args.out else ""))
-    return 0 if summary["images"] or not summary["skipped"] else 1
+    if summary["skipped"]:
+        print(f"fkd predict: {len(summary['skipped'])} of "
+              f"{len(summary['skipped']) + len(summary['images'])} inputs failed (see above)",
+              file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK
 
 
 def cmd_report(args):
@@ -166,7 +214,17 @@ def cmd_info(args):
     from .devices import describe, info
     found = info()
     print(json.dumps(found, indent=1) if args.json else describe(found))
-    return 0
+    return EXIT_OK
+
+
+def _min_face(text):
+    """argparse type of ``--min-face``: a fraction in (0, 1] (argparse names the option)."""
+    from .detect import check_min_face
+    try:
+        return check_min_face(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a fraction of the photo's longer side in (0, 1], "
+                                         f"got {text!r}") from None
 
 
 def build_parser():
@@ -203,7 +261,9 @@ def build_parser():
     tr.add_argument("--data-dir", default="")
     tr.add_argument("--approach", nargs="+", default=["cascade"],
                     help="end-to-end, region, box, oracle, cascade (ours; the default)")
-    tr.add_argument("--retrain", action="store_true")
+    tr.add_argument("--retrain", nargs="*", default=None, metavar="MODEL",
+                    help="train again even if stored: every model, or only the named ones "
+                         "(e.g. --retrain end_to_end)")
     tr.add_argument("--devices", type=int, default=None, metavar="N",
                     help="train data-parallel on the first N devices (default: all that Keras "
                          "sees; global batch and learning rate scale with N)")
@@ -219,7 +279,7 @@ def build_parser():
     pr.add_argument("--weights", default=None, help="weights folder (default: the shipped weights/real)")
     pr.add_argument("--detector", choices=("hog", "haar", "lbp"), default=None,
                     help="face detector: hog (dlib, default), haar (OpenCV, faster), lbp")
-    pr.add_argument("--min-face", type=float, default=None, metavar="FRACTION",
+    pr.add_argument("--min-face", type=_min_face, default=None, metavar="FRACTION",
                     help="smallest face of the fast pass, fraction of the photo's longer "
                          "side (default 0.2; 0.12 finds smaller faces next to big ones, "
                          "2.7x slower)")
@@ -256,17 +316,27 @@ def build_parser():
     rp.add_argument("--seed", type=int, default=42)
     rp.add_argument("--yes", action="store_true",
                     help="train the full profile even without an accelerator (hours on a CPU)")
+    rp.add_argument("--retrain", action="store_true",
+                    help="retrain the models of this profile and data set (notebooks' retrain)")
     rp.set_defaults(func=cmd_reproduce)
     return parser
 
 
 def main(argv=None):
+    """Run a subcommand; exit codes as in the module's docstring (``fkd --help``)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (DataError, FileExistsError, ValueError) as err:
         print(f"fkd: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except OSError as err:  # a file system refusal: name the file, no traceback
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"fkd: error: {where}{err.strerror or err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fkd: stopped", file=sys.stderr)
+        return EXIT_STOPPED
 
 
 if __name__ == "__main__":

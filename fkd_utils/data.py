@@ -172,6 +172,55 @@ def check_sample(sample, tolerance=OUTSIDE_TOLERANCE):
     return []
 
 
+def check_boxes(data_dir, samples):
+    """Problems with the official face boxes of ``samples``: a folder's box file missing or
+    unreadable, images it has no box for, NaN or inverted boxes (every one listed, the check
+    goes on). Returns ``(problems, ids of samples without a usable box)``."""
+    root = resolve_data_dir(data_dir)
+    problems, no_box = [], []
+    by_folder = {}
+    for sample in samples:
+        by_folder.setdefault(sample.folder, []).append(sample)
+    for folder, chosen in by_folder.items():
+        path = root / BOX_DIR / box_file_name(folder)
+        try:
+            boxes = read_boxes(path) if path.is_file() else None
+        except DataError as err:
+            problems.append(str(err))
+            boxes = None
+        else:
+            if boxes is None:
+                problems.append(f"{path}: box file missing ({len(chosen)} images of {folder} have "
+                                "no official face box)")
+        if boxes is None:
+            no_box += [s.id for s in chosen]
+            continue
+        missing = [s.id for s in chosen if s.image_path.name not in boxes]
+        if missing:
+            problems.append(f"{path}: no box for {len(missing)} images of {folder} "
+                            f"(e.g. {missing[0]})")
+        no_box += missing
+        for s in chosen:
+            for field, box in boxes.get(s.image_path.name, {}).items():
+                problem = _box_problem(box)
+                if problem:
+                    problems.append(f"{path}: {s.image_path.name}: {field} {problem}")
+                    if field == "bb_detector":
+                        no_box.append(s.id)
+    return problems, no_box
+
+
+def _box_problem(box):
+    box = np.asarray(box, float)
+    if box.shape != (4,):
+        return f"has {box.size} values instead of 4"
+    if not np.all(np.isfinite(box)):
+        return f"has NaN or infinite values {box.tolist()}"
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return f"is inverted or empty {box.tolist()} ([x_min, y_min, x_max, y_max])"
+    return None
+
+
 def check(data_dir):
     """Counts per split and subset, absent folders and problems found in a data directory.
 
@@ -180,8 +229,8 @@ def check(data_dir):
     samples, absent, problems = scan(data_dir)
     for sample in samples:
         problems += check_sample(sample)
-    boxes = load_boxes(data_dir)
-    no_box = [s.id for s in samples if s.id not in boxes]
+    box_problems, no_box = check_boxes(data_dir, samples)
+    problems += box_problems
     splits = {}
     for split in SPLITS:
         chosen = [s for s in samples if s.split == split]

@@ -60,6 +60,16 @@ def _gray_uint8(image):
     return image.astype(np.uint8)
 
 
+def check_min_face(value):
+    """The smallest face (``--min-face``, ``min_face``): a fraction of the photo's longer side
+    in (0, 1]; anything else (0, negative, NaN, above 1) is refused, never replaced."""
+    value = float(value)
+    if not 0.0 < value <= 1.0:  # (NaN fails too)
+        raise ValueError(f"--min-face (min_face) is a fraction of the photo's longer side in "
+                         f"(0, 1], got {value:g}")
+    return value
+
+
 class FaceDetector:
     """``detector(image) -> boxes (K, 4)``, most confident (hog) or largest (cascades) first,
     calibrated when a calibration is given.
@@ -74,9 +84,7 @@ class FaceDetector:
         if self.backend not in self.BACKENDS:
             raise ValueError(f"unknown face detector {self.backend!r}; choose one of {self.BACKENDS}")
         self.calibration = calibration or Calibration()
-        self.min_size = min_size or MIN_FACE
-        if not 0.0 < self.min_size <= 1.0:
-            raise ValueError(f"min_size is a fraction of the photo's side in (0, 1], got {min_size}")
+        self.min_size = check_min_face(MIN_FACE if min_size is None else min_size)
         self._local = threading.local()
 
     @property

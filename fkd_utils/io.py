@@ -81,27 +81,83 @@ def pixels_to_pts(points):
 
 
 def read_image(path):
-    """Read an image as an RGB ``uint8`` array (H, W, 3); grey and RGBA are converted."""
-    from skimage import io as skio
-    from skimage.color import gray2rgb, rgba2rgb
+    """A 300-W image as an RGB ``uint8`` array (H, W, 3), its pixels as stored (no EXIF
+    rotation: the ``.pts`` files match the raw pixels). See :func:`decode_image`."""
+    return decode_image(path, upright=False)
+
+
+def read_photo(path):
+    """A user's photo as an RGB ``uint8`` array, turned upright by its EXIF orientation (phones
+    store pictures sideways). See :func:`decode_image`."""
+    return decode_image(path, upright=True)
+
+
+#: PIL modes whose pixels PIL itself turns into RGB correctly.
+_PIL_TO_RGB = ("RGB", "L", "1", "CMYK", "YCbCr", "RGBX", "HSV")
+#: modes with transparency: composited over white (as a browser shows them).
+_PIL_ALPHA = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+def decode_image(path, upright=True):
+    """The one image decoder: any PIL mode -> RGB ``uint8`` (H, W, 3).
+
+    * RGB, grey, 1-bit, CMYK, YCbCr: converted by PIL (CMYK with its inversion handled).
+    * RGBA, LA, PA and palette images with a transparent colour: composited over white.
+    * 16- and 32-bit integer grey (I;16, I): scaled by the type's range (see :func:`_to_uint8`),
+      so a mid-grey 16-bit picture stays mid-grey.
+    * Float grey (F): [0, 1] when its maximum is at most 1, else taken as 0-255; NaN or
+      infinite pixels are refused.
+    * Animations and multi-page files (GIF, TIFF): the first frame.
+    * ``upright``: apply the EXIF orientation tag.
+
+    Anything else (not an image, truncated, an unknown mode, zero pixels) raises a
+    :class:`DataError` naming the file and the problem.
+    """
+    from PIL import Image, ImageOps
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: image file not found")
     try:
-        image = skio.imread(path)
-    except Exception as err:  # imageio/PIL raise many kinds
-        raise DataError(f"{path}: cannot decode image ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
-    if image.ndim == 3 and image.shape[2] == 2:      # grey + alpha: as RGBA
-        image = np.concatenate([np.repeat(image[..., :1], 3, axis=2), image[..., 1:]], axis=2)
-    if image.ndim == 2:
-        image = gray2rgb(image)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = (rgba2rgb(image) * 255).round().astype(np.uint8)
-    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
-        raise DataError(f"{path}: unsupported image shape {image.shape}")
-    if image.dtype != np.uint8:
-        image = _to_uint8(image)
+        with Image.open(path) as im:
+            im.seek(0)
+            if upright and im.getexif().get(0x0112, 1) != 1:
+                im = ImageOps.exif_transpose(im)
+            image = _pil_to_rgb(im, path)
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError, ...
+        raise DataError(f"{path}: cannot decode image ({_reason(err)})") from None
+    if image.size == 0:
+        raise DataError(f"{path}: the image has no pixels ({image.shape[1]}x{image.shape[0]})")
     return image
+
+
+def _reason(err):
+    text = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _pil_to_rgb(im, path):
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in _PIL_TO_RGB:
+        return np.asarray(im.convert("RGB"))
+    if im.mode in _PIL_ALPHA:
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float64) / 255.0
+        alpha = rgba[..., 3:]
+        return np.round(255.0 * (rgba[..., :3] * alpha + (1.0 - alpha))).astype(np.uint8)
+    if im.mode.startswith(("I", "F")):
+        grey = np.asarray(im)
+        if grey.dtype.kind == "f":
+            if not np.all(np.isfinite(grey)):
+                raise DataError(f"{path}: NaN or infinite pixel values (float image)")
+            grey = grey / 255.0 if grey.size and grey.max() > 1.0 else grey
+        grey = _to_uint8(grey)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    try:
+        return np.asarray(im.convert("RGB"))
+    except Exception as err:  # noqa: BLE001
+        raise DataError(f"{path}: unsupported image mode {im.mode!r} ({_reason(err)})") from None
 
 
 def _to_uint8(image):
@@ -113,7 +169,7 @@ def _to_uint8(image):
     if np.issubdtype(image.dtype, np.unsignedinteger):
         top = float(np.iinfo(image.dtype).max)
     elif np.issubdtype(image.dtype, np.integer):
-        top = 255.0 if image.max() <= 255 else 65535.0
+        top = 255.0 if image.size == 0 or image.max() <= 255 else 65535.0
     else:
         top = 1.0
     return np.clip(np.round(image.astype(np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
@@ -126,7 +182,7 @@ def image_size(path):
         with Image.open(path) as im:
             return im.size
     except Exception as err:
-        raise DataError(f"{path}: cannot decode image ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+        raise DataError(f"{path}: cannot decode image ({_reason(err)})") from None
 
 
 def _cell_items(cell):

@@ -17,8 +17,8 @@ import numpy as np
 
 from . import paths
 from .crop import face_crop
-from .detect import MIN_FACE, FaceDetector, nearest_calibration
-from .io import DataError
+from .detect import MIN_FACE, FaceDetector, check_min_face, nearest_calibration
+from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
 from .markup import REGIONS
 from .models import load_exported
 from .pipeline import (APPROACH_MODELS, PREDICT_STAGES, cascade_models, predict_boxes,
@@ -68,6 +68,9 @@ def import_model(weights_dir, name, manifest=None):
         if not path.is_file():
             raise DataError(f"{path}: missing from the weights folder")
         want = (manifest or {}).get("files", {}).get(path.name)
+        if manifest is not None and not want:
+            raise DataError(f"{path}: not listed in manifest.json's 'files' (no checksum to "
+                            "check it against)")
         if want and want != sha256(path):
             raise DataError(f"{path}: sha256 does not match manifest.json (corrupt or replaced file)")
     return load_exported(arch, weights)
@@ -77,7 +80,12 @@ def read_weights_manifest(weights_dir):
     path = Path(weights_dir) / "manifest.json"
     if not path.is_file():
         raise DataError(f"{path}: no manifest; a weights folder is written by 'fkd train'")
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: not a valid manifest ({type(err).__name__}: {err})") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path}: not a valid manifest (a JSON object is expected)")
     for key in ("profile", "image_size", "models", "files"):
         if key not in manifest:
             raise DataError(f"{path}: manifest lacks '{key}'")
@@ -121,12 +129,43 @@ class Landmarker:
         from .detect import default_backend
         backend = backend or default_backend()
         stored = self.manifest.get("detector_calibration", {}).get(backend)
-        min_face = min_face or MIN_FACE
+        min_face = check_min_face(MIN_FACE if min_face is None else min_face)
+        self.__dict__.pop("_settings", None)
         self.detector = FaceDetector(nearest_calibration(stored, min_face), min_face, backend)
 
+    def settings(self):
+        """What produced a result, for its JSON: approach, stages, detector, smallest face,
+        weights folder and the sha256 of its manifest (which lists every file's sha256),
+        Keras backend and fkd version."""
+        if not hasattr(self, "_settings"):
+            from importlib import metadata
+            import keras
+            try:
+                version = metadata.version("fkd")
+            except metadata.PackageNotFoundError:
+                version = None
+            self._settings = {
+                "approach": self.approach, "stages": self.stages,
+                "detector": self.detector.backend, "min_face": self.detector.min_size,
+                "weights_dir": str(self.weights_dir.resolve()),
+                "weights_manifest_sha256": sha256(self.weights_dir / "manifest.json"),
+                "weights_profile": self.manifest.get("profile"),
+                "runtime": f"keras {keras.__version__} ({keras.backend.backend()})",
+                "fkd_version": version}
+        return self._settings
+
     def _check_sizes(self):
+        """Refuse, once, a manifest whose crop sizes do not match its models (else every image
+        would fail with a shape error)."""
+        path = self.weights_dir / "manifest.json"
         for name, model in self.models.items():
-            want = self.manifest["models"][name]["input_size"]
+            key = "region_size" if "region" in name else "image_size"
+            crop = self.manifest.get(key)
+            if crop is not None and model.input_shape[1] != crop:
+                raise DataError(f"{path}: {key} {crop} does not match {name}, which takes "
+                                f"{model.input_shape[1]} px; re-export the weights folder")
+            described = self.manifest["models"][name]
+            want = described.get("input_size") if isinstance(described, dict) else None
             if model.input_shape[1] != want:
                 raise DataError(f"{self.weights_dir}: {name} takes {model.input_shape[1]} px but the "
                                 f"manifest says {want}: the manifest does not match the model")
@@ -191,28 +230,21 @@ class Landmarker:
         return [{"box": box.tolist(), "points": pts} for box, pts in zip(boxes, points)]
 
 
-def read_photo(path):
-    """A user's photo as RGB uint8, turned upright by its EXIF orientation (phones store
-    pictures sideways). The 300-W reader does not do this: its .pts match the raw pixels."""
-    from PIL import Image, ImageOps
-    from .io import read_image
-    try:
-        with Image.open(path) as im:
-            if im.getexif().get(0x0112, 1) != 1:
-                return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-            if im.mode in ("RGB", "L"):  # the common case: decoded once, here (3x imageio's speed)
-                return np.asarray(im.convert("RGB"))
-    except Exception:
-        pass  # read_image gives the clear error for a file that is not an image
-    return read_image(path)
-
-
 def _rgb(image):
+    """An API caller's array as RGB uint8 (H, W, 3): grey (H, W) or (H, W, 1) is repeated,
+    alpha dropped; anything else is refused with what was wrong."""
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise ValueError(f"images must be uint8 RGB arrays (0-255), got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"images must be (H, W, 3) RGB arrays (or grey (H, W)), got shape "
+                         f"{image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"the image has no pixels (shape {image.shape})")
     return image[..., :3]
 
 
@@ -257,6 +289,42 @@ def detector_calibrations(data_dir, every=8, log=print):
     return calibration
 
 
+def weights_out_dir(out_dir, profile):
+    """The folder ``fkd train`` exports to: ``out_dir``, or ``<home>/weights/<profile>``."""
+    return Path(out_dir or paths.home() / "weights" / profile)
+
+
+def check_weights_out(out_dir, profile, overwrite=False):
+    """Check, before any training, that the weights can be exported to ``out_dir`` (see
+    :func:`weights_out_dir`): not over existing weights unless ``overwrite``, not below a
+    file, in a writable place. Also removes the ``.<name>.partial-<pid>`` folders that
+    stopped exports of dead processes left beside it. Returns the folder."""
+    final_dir = weights_out_dir(out_dir, profile)
+    if final_dir.exists() and not final_dir.is_dir():
+        raise DataError(f"{final_dir}: --out is a file, not a folder")
+    if (final_dir / "manifest.json").is_file() and not overwrite:
+        raise FileExistsError(f"{final_dir}: holds weights already; refusing to write over them "
+                              "(pass --overwrite, or --out another folder)")
+    parent = next((q for q in final_dir.parents if q.exists()), Path("."))
+    if not parent.is_dir():
+        raise DataError(f"{final_dir}: cannot be the --out folder: {parent} is a file")
+    if not os.access(parent, os.W_OK):
+        raise DataError(f"{final_dir}: cannot create the --out folder ({parent} is not writable)")
+    _remove_stale_partials(final_dir)
+    return final_dir
+
+
+def _remove_stale_partials(final_dir):
+    import shutil
+    from .outputs import process_alive
+    if not final_dir.parent.is_dir():
+        return
+    for stale in final_dir.parent.glob(f".{final_dir.name}.partial-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, command="",
                    models=None, calibration_every=8, log=print, overwrite=False):
     """Write the models of ``approaches`` (trained or loaded via ``get_models``) to a weights
@@ -274,91 +342,90 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
     from .data import split_samples
     import shutil
     p = get_profile(profile)
-    final_dir = Path(out_dir or paths.home() / "weights" / p.name)
-    if (final_dir / "manifest.json").is_file() and not overwrite:
-        raise FileExistsError(f"{final_dir}: holds weights already; refusing to write over them "
-                              "(pass --overwrite, or --out another folder)")
+    final_dir = check_weights_out(out_dir, p.name, overwrite)
     out_dir = final_dir.with_name(f".{final_dir.name}.partial-{os.getpid()}")
     shutil.rmtree(out_dir, ignore_errors=True)
-    approaches = [APPROACH_ALIASES.get(a, a) for a in approaches]
-    models = models or get_models(approaches, p, data_dir)
-    files, described = {}, {}
-    for name, model in models.items():
-        for path in export_model(model, out_dir, name):
-            files[path.name] = sha256(path)
-        described[name] = {"input_size": int(model.input_shape[1]),
-                           "outputs": int(model.output_shape[-1]), "params": int(model.count_params())}
-    metrics = {}
-    if "validation" in available_splits(data_dir):
-        preds = run_approaches(p, data_dir, "validation", models, approaches)
-        metrics = {name: evaluate(pred.points, pred.gt)["68"]["all"] | {
-            "nme_51": evaluate(pred.points, pred.gt)["51"]["all"]["nme"]} for name, pred in preds.items()}
-    calibration = detector_calibrations(data_dir, calibration_every, log)
-    report = check(data_dir)
-    from .pipeline import model_selection
-    train_ids = [s.id for s in split_samples(data_dir, "train")]
-    selection = [i for i, m in zip(train_ids, model_selection(train_ids)) if m]
-    manifest = {
-        "profile": p.name, "image_size": p.image_size, "region_size": p.region_size,
-        "face_margin": p.face_margin, "approaches": approaches, "models": described,
-        "files": files, "training_data": {"data_dir": str(data_dir),
-                                          "fingerprint": data_fingerprint(data_dir),
-                                          "counts": {k: v["count"] for k, v in report["splits"].items()}},
-        "model_selection_ids": selection,
-        "validation_metrics": metrics, "detector_calibration": calibration,
-        "command": command, "license_note": RESEARCH_NOTE,
-    }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    for extra in final_dir.glob("README*") if final_dir.is_dir() else ():
-        shutil.copy2(extra, out_dir / extra.name)  # keep the folder's own notes
-    size = sum((out_dir / f).stat().st_size for f in files) / 1e6
-    if final_dir.exists():
-        shutil.rmtree(final_dir)
-    os.replace(out_dir, final_dir)  # all or nothing: a crash leaves the old folder intact
+    try:
+        approaches = [APPROACH_ALIASES.get(a, a) for a in approaches]
+        models = models or get_models(approaches, p, data_dir)
+        files, described = {}, {}
+        for name, model in models.items():
+            for path in export_model(model, out_dir, name):
+                files[path.name] = sha256(path)
+            described[name] = {"input_size": int(model.input_shape[1]),
+                               "outputs": int(model.output_shape[-1]), "params": int(model.count_params())}
+        metrics = {}
+        if "validation" in available_splits(data_dir):
+            preds = run_approaches(p, data_dir, "validation", models, approaches)
+            metrics = {name: evaluate(pred.points, pred.gt)["68"]["all"] | {
+                "nme_51": evaluate(pred.points, pred.gt)["51"]["all"]["nme"]} for name, pred in preds.items()}
+        calibration = detector_calibrations(data_dir, calibration_every, log)
+        report = check(data_dir)
+        from .pipeline import model_selection
+        train_ids = [s.id for s in split_samples(data_dir, "train")]
+        selection = [i for i, m in zip(train_ids, model_selection(train_ids)) if m]
+        manifest = {
+            "profile": p.name, "image_size": p.image_size, "region_size": p.region_size,
+            "face_margin": p.face_margin, "approaches": approaches, "models": described,
+            "files": files, "training_data": {"data_dir": str(data_dir),
+                                              "fingerprint": data_fingerprint(data_dir),
+                                              "counts": {k: v["count"] for k, v in report["splits"].items()}},
+            "model_selection_ids": selection,
+            "validation_metrics": metrics, "detector_calibration": calibration,
+            "command": command, "license_note": RESEARCH_NOTE,
+        }
+        (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        for extra in final_dir.glob("README*") if final_dir.is_dir() else ():
+            shutil.copy2(extra, out_dir / extra.name)  # keep the folder's own notes
+        size = sum((out_dir / f).stat().st_size for f in files) / 1e6
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        os.replace(out_dir, final_dir)  # all or nothing: a crash leaves the old folder intact
+    finally:  # a stopped or failed export leaves no partial folder behind
+        shutil.rmtree(out_dir, ignore_errors=True)
     log(f"wrote {len(described)} models to {final_dir} ({size:.1f} MB)")
     return manifest
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp", ".gif")
 
 
 def expand_inputs(inputs, exclude=None):
     """``(file, output stem)`` pairs: files given directly, plus the images inside given
     directories (sorted, skipping ``exclude``, e.g. the output folder). The output stem is the
-    path relative to the given directory with '/' -> '__', so 'a/x.jpg' and 'b/x.jpg' or
-    'x.jpg' and 'x.png' never write to the same file."""
+    file's name, or its path inside the given directory with '/' -> '__'; stems two inputs
+    would share are made unique by :func:`outputs.output_stems`, so no result replaces
+    another. An input that does not exist, or a folder without images, is a usage error
+    (:class:`DataError`), found before any work starts."""
+    from .outputs import output_stems
     exclude = Path(exclude).resolve() if exclude else None
     pairs = []
     for item in map(Path, inputs):
         if item.is_dir():
-            for p in sorted(item.rglob("*")):
-                if p.suffix.lower() in IMAGE_SUFFIXES and not (
-                        exclude and exclude in p.resolve().parents):
-                    pairs.append((p, p.relative_to(item).as_posix().replace("/", "__")))
-        else:
+            found = [(p, p.relative_to(item).as_posix().replace("/", "__"))
+                     for p in sorted(item.rglob("*"))
+                     if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                     and not (exclude and exclude in p.resolve().parents)]
+            if not found:
+                raise DataError(f"{item}: no images in this folder (looked for "
+                                f"{', '.join(IMAGE_SUFFIXES)})")
+            pairs += found
+        elif item.exists():
             pairs.append((item, item.name))
-    return pairs
+        else:
+            raise DataError(f"{item}: no such file or folder")
+    stems = output_stems([f for f, _ in pairs], [s for _, s in pairs])
+    return [(f, s) for (f, _), s in zip(pairs, stems)]
 
 
 def save_overlay(path, image, faces):
-    """The image with each face box and its 68 points drawn."""
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    height, width = image.shape[:2]
-    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.imshow(image)
-    for face in faces:
-        x0, y0, x1, y1 = np.asarray(face["box"]) - 1
-        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="yellow", lw=1))
-        ax.scatter(*np.asarray(face["points"]).T, s=max(2, width / 150), c="red", linewidths=0)
-    ax.set_axis_off()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    """Write the image with each face box and its 68 points drawn (see
+    :func:`outputs.draw_overlay`) to ``path`` (a PNG)."""
+    from .outputs import overlay_png
+    Path(path).write_bytes(overlay_png(image, faces)[0])
 
 
-def _record(summary, path, stem, image, faces, landmarker, out_dir, overlays, log):
+def _record(summary, path, stem, image, faces, landmarker, writer, log):
     record = {"file": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
               "approach": landmarker.approach, "points_convention": "0-based pixel centres",
               "faces": [{"box": f["box"], "points": np.round(f["points"], 2).tolist()}
@@ -367,10 +434,14 @@ def _record(summary, path, stem, image, faces, landmarker, out_dir, overlays, lo
     if not faces:
         summary["no_face"].append(str(path))
         log(f"{path}: no face found")
-    if out_dir:
-        (out_dir / f"{stem}.fkd.json").write_text(json.dumps(record))
-        if overlays:
-            save_overlay(out_dir / f"{stem}.fkd.png", image, faces)
+    if writer:
+        png = None
+        if writer.overlays:
+            from .outputs import overlay_png
+            png, scale = overlay_png(image, faces)
+            if scale < 1.0:
+                record = {**record, "overlay_scale": scale}
+        writer.write(stem, record, png)
 
 
 def _read_and_detect(path, stem, landmarker):
@@ -428,32 +499,31 @@ def _landmark_items(items, landmarker):
 def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True, log=print,
                   batch=32, overwrite=False):
     """Run a landmarker on files and folders; write ``<name>.fkd.json`` (+ ``<name>.fkd.png``
-    overlay) per image into ``out_dir``, refusing to replace existing results unless
-    ``overwrite``. Unreadable files, images without a face and images that fail are reported
-    and skipped. Returns ``{"images": [...], "skipped": [...], "no_face": [...]}``."""
+    overlay) per image into ``out_dir`` through :class:`outputs.ResultWriter`, which refuses to
+    replace any existing result unless ``overwrite`` (checked before any work starts).
+    Unreadable files, images without a face and images that fail are reported and skipped.
+    Returns ``{"images": [...], "skipped": [...], "no_face": [...]}``."""
+    from contextlib import nullcontext
     from tqdm.auto import tqdm
+    from .outputs import ResultWriter
     out_dir = Path(out_dir) if out_dir else None
     pairs = expand_inputs(inputs, exclude=out_dir)
-    if out_dir:
-        clashes = [str(out_dir / f"{stem}.fkd.json") for _, stem in pairs
-                   if (out_dir / f"{stem}.fkd.json").exists()]
-        if clashes and not overwrite:
-            raise FileExistsError(f"{clashes[0]}: exists ({len(clashes)} results would be "
-                                  "replaced); pass --overwrite or another --out")
-        out_dir.mkdir(parents=True, exist_ok=True)
+    writer = (ResultWriter(out_dir, [s for _, s in pairs], overlays, overwrite,
+                           landmarker.settings()) if out_dir else nullcontext())
     summary = {"images": [], "skipped": [], "no_face": []}
-    bar = tqdm(total=len(pairs), disable=not progress or len(pairs) < 2, desc="fkd predict")
-    for path, stem, image, faces in predict_batches(pairs, landmarker, batch):
-        bar.update(1)
-        if isinstance(faces, Exception):
-            # a DataError names its file already; anything else gets the path in front
-            reason = (str(faces) if isinstance(faces, DataError)
-                      else f"{path}: {type(faces).__name__}: {faces}")
-            summary["skipped"].append({"file": str(path), "reason": reason})
-            log(f"skipped {reason}")
-            continue
-        _record(summary, path, stem, image, faces, landmarker, out_dir, overlays, log)
-    bar.close()
+    with writer:
+        bar = tqdm(total=len(pairs), disable=not progress or len(pairs) < 2, desc="fkd predict")
+        for path, stem, image, faces in predict_batches(pairs, landmarker, batch):
+            bar.update(1)
+            if isinstance(faces, Exception):
+                # a DataError names its file already; anything else gets the path in front
+                reason = (str(faces) if isinstance(faces, DataError)
+                          else f"{path}: {type(faces).__name__}: {faces}")
+                summary["skipped"].append({"file": str(path), "reason": reason})
+                log(f"skipped {reason}")
+                continue
+            _record(summary, path, stem, image, faces, landmarker, writer, log)
+        bar.close()
     return summary
 
 

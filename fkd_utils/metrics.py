@@ -8,6 +8,10 @@
   trapezoid rule on the grid ``0, 0.0005, ..., alpha`` (the official challenge grid), so our
   numbers and the winners' curves are integrated the same way.
 * Failure rate@alpha: fraction of images with error > alpha.
+* A shape with any NaN or infinite point (a model that diverged, a file with holes) is a
+  failure with an infinite error: it counts in the failure rate at every alpha, never reaches
+  the CED, and makes the mean NME infinite (``nme_finite`` then gives the mean over the other
+  images, ``n_nonfinite`` how many there are). It never silently counts as a success.
 """
 import numpy as np
 
@@ -36,6 +40,8 @@ def point_errors(pred, gt):
     """Per-point distances divided by the outer-eye-corner distance, (N, 68)."""
     pred, gt = _check_shapes(pred, gt)
     norm = interocular(gt)
+    if not np.all(np.isfinite(gt)):
+        raise ValueError("a ground-truth shape has NaN or infinite points")
     if np.any(norm <= 0):
         raise ValueError("a ground-truth shape has coinciding outer eye corners")
     return np.linalg.norm(pred - gt, axis=-1) / norm[:, None]
@@ -48,7 +54,9 @@ def nme(pred, gt, points=68):
     errors = point_errors(pred, gt)
     if points == 51:
         errors = errors[:, list(POINTS_51)]
-    return errors.mean(axis=1)
+    per_image = errors.mean(axis=1)
+    per_image[~np.isfinite(per_image)] = np.inf   # see the module's note on non-finite shapes
+    return per_image
 
 
 def threshold_grid(alpha=DEFAULT_ALPHA, step=GRID_STEP):
@@ -95,8 +103,11 @@ def failure_rate_from_curve(thresholds, fractions, alpha=DEFAULT_ALPHA):
 def summary(errors, alpha=DEFAULT_ALPHA):
     """Mean NME, AUC@alpha and failure rate@alpha of a set of per-image errors."""
     errors = np.asarray(errors, dtype=np.float64)
+    finite = np.isfinite(errors)
     return {"n": int(errors.size), "nme": float(errors.mean()),
-            "auc": auc(errors, alpha), "fr": failure_rate(errors, alpha)}
+            "auc": auc(errors, alpha), "fr": failure_rate(errors, alpha),
+            "nme_finite": float(errors[finite].mean()) if finite.any() else float("inf"),
+            "n_nonfinite": int((~finite).sum())}
 
 
 def evaluate(pred, gt, subsets=None, alpha=DEFAULT_ALPHA):

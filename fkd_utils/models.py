@@ -241,9 +241,18 @@ def load_exported(arch_path, weights_path):
     large arrays in float16), weights back in float32 (notebook 08; ``fkd predict``).
 
     Needs only keras and numpy, so exported weights load without TensorFlow (e.g. on JAX)."""
-    model = keras.models.model_from_json(Path(arch_path).read_text())
-    with np.load(weights_path) as npz:
-        values = [npz[k].astype(np.float32) for k in sorted(npz.files)]
+    import zipfile
+    try:
+        model = keras.models.model_from_json(Path(arch_path).read_text())
+    except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a bad file
+        raise DataError(f"{arch_path}: not a Keras model architecture ({type(err).__name__}); "
+                        "re-export the weights folder") from None
+    try:
+        with np.load(weights_path, allow_pickle=False) as npz:
+            values = [npz[k].astype(np.float32) for k in sorted(npz.files)]
+    except (OSError, EOFError, ValueError, AttributeError, zipfile.BadZipFile) as err:
+        raise DataError(f"{weights_path}: damaged weights file ({type(err).__name__}); "
+                        "re-export the weights folder") from None
     expected = model.get_weights()
     if len(values) != len(expected) or any(v.shape != e.shape for v, e in zip(values, expected)):
         raise DataError(f"{weights_path}: weights do not fit the architecture in "

@@ -8,8 +8,9 @@
 4. ``oracle``: the region ResNets on crops placed from the ground truth: an upper bound, not a
    result, since a real system never has the ground truth.
 
-Models are trained once per profile and data directory and kept as ``.keras`` files in
-``models/<profile>/`` with a JSON manifest; they are reused unless ``retrain=True``.
+Models are trained once per profile and data set and kept as ``.keras`` files in
+``models/<profile>/<data>-<fingerprint>/`` with a JSON manifest; they are reused unless
+retrained (``retrain=True``, or a list of model names; ``fkd train --retrain``).
 Predictions are saved to ``results/<profile>/<approach>_<split>.npz`` in original-image
 pixels (the ``.pts`` convention), so evaluation and later notebooks need no retraining.
 """
@@ -177,13 +178,51 @@ def face_set(spec, data_dir, split, profile):
     return load_faces(data_dir, split, spec.input_size, p.face_margin)
 
 
-def model_path(profile, name):
-    return paths.models_dir(get_profile(profile).name) / f"{name}.keras"
+def models_folder(profile, data_dir, fingerprint=None):
+    """``models/<profile>/<data folder name>-<data fingerprint>/``: trained models are kept per
+    profile AND data set, so training on one data set never replaces another's models."""
+    from .data import resolve_data_dir
+    fingerprint = fingerprint or data_fingerprint(data_dir)
+    name = resolve_data_dir(data_dir).name or "data"
+    return paths.models_dir(get_profile(profile).name) / f"{name}-{fingerprint[:10]}"
+
+
+def model_path(profile, name, data_dir, fingerprint=None):
+    """Where the model ``name`` of a profile, trained on ``data_dir``, is kept (``.keras``)."""
+    return models_folder(profile, data_dir, fingerprint) / f"{name}.keras"
 
 
 def read_manifest(path):
     manifest = Path(path).with_suffix(".json")
-    return json.loads(manifest.read_text()) if manifest.is_file() else None
+    if not manifest.is_file():
+        return None
+    try:
+        return json.loads(manifest.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{manifest}: not a valid model manifest ({type(err).__name__}); "
+                        f"retrain this model: fkd train --retrain {Path(path).stem}") from None
+
+
+#: files kept beside a model: its manifest, training curves, best checkpoint, resume state
+_MODEL_SIDE_FILES = (".json", ".history.csv", ".history.json", ".best.keras", ".backup")
+
+
+def _adopt_unversioned(path, fingerprint):
+    """Models trained before they were kept per data set lie in ``models/<profile>/``: move
+    one into its data set's folder when its manifest says it was trained on this data."""
+    old = path.parent.parent / path.name
+    try:
+        manifest = read_manifest(old)
+    except DataError:
+        return
+    if not old.is_file() or (manifest or {}).get("data_fingerprint") != fingerprint:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stem_old, stem_new = str(old.with_suffix("")), str(path.with_suffix(""))
+    for suffix in _MODEL_SIDE_FILES:
+        if os.path.lexists(stem_old + suffix) and not os.path.lexists(stem_new + suffix):
+            os.replace(stem_old + suffix, stem_new + suffix)
+    os.replace(old, path)
 
 
 def check_model(model, spec, path):
@@ -206,22 +245,33 @@ def _shipped_model(profile, name):
     return import_model(folder, name, read_weights_manifest(folder))
 
 
+def retrain_hint(name):
+    """How to retrain one model, for error messages: the command line and the API."""
+    return (f"retrain this model alone: fkd train --retrain {name} (or fkd reproduce "
+            f"--retrain; in Python retrain=['{name}'])")
+
+
 def _check_stored(path, spec, fingerprint):
     """A stored model is reused only if its manifest says it was trained on this data with
     this spec (architecture, loss, augmentation...)."""
     manifest = read_manifest(path)
     if manifest is None:
         raise DataError(f"{path}: no manifest beside the model (interrupted save?); "
-                        "pass retrain=True")
+                        + retrain_hint(spec.name))
     if manifest.get("data_fingerprint") != fingerprint:
         raise DataError(f"{path}: trained on other data ({manifest.get('data_dir')}); "
-                        "pass retrain=True to train on this data directory")
+                        + retrain_hint(spec.name))
     stored = {k: manifest.get(k) for k in spec.manifest()}
     wanted = json.loads(json.dumps(spec.manifest()))
     changed = sorted(k for k in wanted if k in manifest and stored[k] != wanted[k])
     if changed:
         raise DataError(f"{path}: trained with other settings ({', '.join(changed)}); "
-                        "pass retrain=True to train it with the current ones")
+                        + retrain_hint(spec.name))
+
+
+def wants_retrain(retrain, name):
+    """``retrain``: False, True (every model) or a collection of model names."""
+    return bool(retrain) if isinstance(retrain, bool) or retrain is None else name in retrain
 
 
 def _clear_training_state(path):
@@ -237,20 +287,24 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
               epochs=None):
     """Load a trained model of this profile, or train it (and save it) when absent.
 
-    A stored model trained on other data is not silently reused: its manifest's data
-    fingerprint must match, otherwise pass ``retrain=True``.
+    Models are kept per profile and data set (:func:`models_folder`), and a stored model is
+    reused only when its manifest's data fingerprint and spec match. ``retrain``: True, or a
+    collection of model names to retrain (see :func:`wants_retrain`).
     """
     import keras
     p = get_profile(profile)
     spec = (specs or model_specs(p))[name]
-    path = model_path(p, name)
+    retrain = wants_retrain(retrain, name)
     fingerprint = data_fingerprint(data_dir)
+    path = model_path(p, name, data_dir, fingerprint)
+    if not path.is_file():
+        _adopt_unversioned(path, fingerprint)
     if p.name == "real" and not path.is_file() and not retrain:
         # the real profile evaluates the committed weights; it never trains silently
         shipped = _shipped_model(p.name, name)
         if shipped is None:
             raise DataError(f"weights/real/{name}: no shipped weights for this model; train it "
-                            "with 'fkd train --profile cpu --data-dir DIR' (or retrain=True)")
+                            "with 'fkd train --profile cpu --data-dir DIR' (or --retrain)")
         check_model(shipped, spec, f"weights/{p.name}/{name}")
         return shipped
     if path.is_file() and not retrain:
@@ -290,6 +344,8 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
                                             / max(history["wall_time_s"], 1e-9), 1),
                 **record}
     path.with_suffix(".json").write_text(json.dumps(manifest, indent=1))
+    if history.get("stopped"):  # Ctrl-C as training ended: the model is saved, now stop
+        raise KeyboardInterrupt
     return model
 
 
@@ -547,16 +603,43 @@ def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
 
 
 def load_predictions(path, ids=None):
-    """Read a predictions file; with ``ids``, check it covers exactly those samples."""
+    """Read a predictions file; with ``ids``, check it covers exactly those samples.
+
+    The one place a predictions file is checked: it must be an ``.npz`` with ``ids`` (unique)
+    and numeric ``points`` (N, 68, 2). NaN or infinite points are kept: evaluation counts
+    them as failures (see :mod:`fkd_utils.metrics`). Problems raise a :class:`DataError`
+    naming the file.
+    """
+    import zipfile
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: predictions file not found")
-    with np.load(path, allow_pickle=False) as npz:
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path}: not a predictions .npz file (empty, truncated or another "
+                        f"format: {type(err).__name__})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: a single .npy array, not a predictions .npz with 'ids' and "
+                        "'points'")
+    with npz:
         if "ids" not in npz.files or "points" not in npz.files:
-            raise DataError(f"{path}: a predictions file needs 'ids' and 'points' arrays")
-        got_ids, points = npz["ids"].astype(str), npz["points"]
+            raise DataError(f"{path}: a predictions file needs 'ids' and 'points' arrays "
+                            f"(has {sorted(npz.files)})")
+        try:
+            got_ids, points = npz["ids"], npz["points"]
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+            raise DataError(f"{path}: damaged predictions file ({type(err).__name__})") from None
+    if points.dtype.kind not in "fiu":
+        raise DataError(f"{path}: points must be numbers, got dtype {points.dtype}")
+    got_ids = got_ids.astype(str).ravel()
     if points.shape != (len(got_ids), 68, 2):
         raise DataError(f"{path}: points have shape {points.shape}, expected ({len(got_ids)}, 68, 2)")
+    unique, counts = np.unique(got_ids, return_counts=True)
+    if len(unique) != len(got_ids):
+        dup = unique[counts > 1]
+        raise DataError(f"{path}: duplicate ids ({len(dup)}, e.g. {dup[0]!r}): each image "
+                        "must have one prediction")
     if ids is not None:
         order = {i: k for k, i in enumerate(got_ids)}
         missing = [i for i in ids if i not in order]
@@ -566,7 +649,7 @@ def load_predictions(path, ids=None):
                             f"{missing[:2]}; {len(extra)} not in the split, e.g. {sorted(extra)[:2]})")
         points = points[[order[i] for i in ids]]
         got_ids = np.asarray(ids)
-    return got_ids, points
+    return got_ids, points.astype(np.float64)
 
 
 def load_boxes(path, ids):

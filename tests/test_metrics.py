@@ -184,7 +184,7 @@ def test_evaluate_tables():
     for table in report.values():
         assert list(table) == ["all", "helen", "lfpw"]
         for row in table.values():
-            assert set(row) == {"n", "nme", "auc", "fr"}
+            assert set(row) == {"n", "nme", "auc", "fr", "nme_finite", "n_nonfinite"}
     t68, t51 = report["68"], report["51"]
     assert t68["all"]["n"] == 4 and t68["helen"]["n"] == 2 and t68["lfpw"]["n"] == 2
     jaw68 = 17 * 0.05 / 68
@@ -202,7 +202,8 @@ def test_evaluate_without_subsets():
     gt = shape_with_eyes(n=2)
     report = metrics.evaluate(gt, gt)
     assert list(report["68"]) == ["all"] and list(report["51"]) == ["all"]
-    assert report["68"]["all"] == {"n": 2, "nme": 0.0, "auc": pytest.approx(1.0), "fr": 0.0}
+    assert report["68"]["all"] == {"n": 2, "nme": 0.0, "auc": pytest.approx(1.0), "fr": 0.0,
+                                   "nme_finite": 0.0, "n_nonfinite": 0}
 
 
 def test_evaluate_rejects_bad_shapes():
