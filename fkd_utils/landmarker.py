@@ -1,14 +1,9 @@
 """Run trained models on any photo: ``fkd_utils.predict(image)`` and ``fkd predict``
 (introduced in notebook 08).
 
-Weights live in ``weights/<profile>/``: each model as its architecture (``<name>.json``) and its
-weights (``<name>.weights.npz``, large arrays in float16 to keep the files small; they are
-computed in float32), plus ``manifest.json`` (profile, input sizes, training data hash and
-counts, validation metrics, the command, a sha256 per file, and the face detector's
-calibration). The weights committed in ``weights/real/`` were trained on 300-W images, which are
-for research use only; the weights carry that restriction.
+Weights folders (exported models, checksums, manifests) are read and written by
+:mod:`fkd_utils.weights_io`.
 """
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,68 +15,14 @@ from .crop import face_crop
 from .detect import MIN_FACE, FaceDetector, nearest_calibration
 from .io import DataError
 from .markup import REGIONS
-from .models import load_exported
 from .pipeline import (APPROACH_MODELS, PREDICT_STAGES, cascade_models, predict_boxes,
                        predict_cascade, predict_faces, refine_with_regions, region_squares)
+from .weights_io import (RESEARCH_NOTE, export_model, import_model, read_weights_manifest, sha256,
+                         shipped_weights_dir)
 
-FLOAT16_MIN_SIZE = 4096  # arrays this large are stored as float16; small ones keep float32
-RESEARCH_NOTE = ("Trained on 300-W (iBUG) images, which are for research use only; these "
-                 "weights carry the same restriction.")
 #: approach names accepted on the command line -> pipeline approach
 APPROACH_ALIASES = {"end-to-end": "end_to_end", "end_to_end": "end_to_end", "region": "region",
                     "box": "box", "cascade": "cascade"}
-
-
-def shipped_weights_dir(profile="real"):
-    """``weights/<profile>`` in the project (committed weights live in ``weights/real``)."""
-    return paths.PROJECT_ROOT / "weights" / profile
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def export_model(model, out_dir, name):
-    """Write ``<name>.json`` and ``<name>.weights.npz``; returns the two paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    arch = out_dir / f"{name}.json"
-    arch.write_text(model.to_json())
-    arrays = {f"w{i:03d}": (w.astype(np.float16) if w.size >= FLOAT16_MIN_SIZE else w)
-              for i, w in enumerate(model.get_weights())}
-    weights = out_dir / f"{name}.weights.npz"
-    tmp = weights.with_name(weights.name + f".{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, weights)
-    return arch, weights
-
-
-def import_model(weights_dir, name, manifest=None):
-    """Rebuild an exported model in float32, checking the files against the manifest."""
-    weights_dir = Path(weights_dir)
-    arch, weights = weights_dir / f"{name}.json", weights_dir / f"{name}.weights.npz"
-    for path in (arch, weights):
-        if not path.is_file():
-            raise DataError(f"{path}: missing from the weights folder")
-        want = (manifest or {}).get("files", {}).get(path.name)
-        if want and want != sha256(path):
-            raise DataError(f"{path}: sha256 does not match manifest.json (corrupt or replaced file)")
-    return load_exported(arch, weights)
-
-
-def read_weights_manifest(weights_dir):
-    path = Path(weights_dir) / "manifest.json"
-    if not path.is_file():
-        raise DataError(f"{path}: no manifest; a weights folder is written by 'fkd train'")
-    manifest = json.loads(path.read_text())
-    for key in ("profile", "image_size", "models", "files"):
-        if key not in manifest:
-            raise DataError(f"{path}: manifest lacks '{key}'")
-    return manifest
 
 
 class Landmarker:
