@@ -13,6 +13,7 @@ import numpy as np
 from . import paths
 from .crop import face_crop
 from .detect import MIN_FACE, FaceDetector, nearest_calibration
+from .formats import load_runtime_models
 from .io import DataError
 from .markup import REGIONS
 from .pipeline import (APPROACH_MODELS, PREDICT_STAGES, cascade_models, predict_boxes,
@@ -20,6 +21,8 @@ from .pipeline import (APPROACH_MODELS, PREDICT_STAGES, cascade_models, predict_
 from .weights_io import (RESEARCH_NOTE, export_model, import_model, read_weights_manifest, sha256,
                          shipped_weights_dir)
 
+#: ``fkd predict --runtime``'s default
+DEFAULT_RUNTIME = "keras"
 #: approach names accepted on the command line -> pipeline approach
 APPROACH_ALIASES = {"end-to-end": "end_to_end", "end_to_end": "end_to_end", "region": "region",
                     "box": "box", "cascade": "cascade"}
@@ -30,11 +33,12 @@ class Landmarker:
 
     ``approach``: ``cascade`` (ours, the default), ``end-to-end``, ``region`` or ``box``;
     ``stages``: how many of the cascade's stages to run (None: ``pipeline.PREDICT_STAGES``, the
-    fast default; 3: all, the most accurate).
+    fast default; 3: all, the most accurate); ``runtime``: ``keras`` or ``onnx`` (ONNX Runtime
+    on the CPU, float32; see :mod:`fkd_utils.formats`).
     """
 
     def __init__(self, weights_dir=None, approach="cascade", detector=None, min_face=None,
-                 stages=None):
+                 stages=None, runtime=DEFAULT_RUNTIME):
         self.weights_dir = Path(weights_dir or shipped_weights_dir())
         self.manifest = read_weights_manifest(self.weights_dir)
         if approach not in APPROACH_ALIASES:
@@ -52,7 +56,8 @@ class Landmarker:
         if missing:
             raise DataError(f"{self.weights_dir}: approach {approach!r} needs models {missing}, "
                             f"which this weights folder lacks (it has {sorted(self.manifest['models'])})")
-        self.models = {n: import_model(self.weights_dir, n, self.manifest) for n in needed}
+        self.runtime = runtime or DEFAULT_RUNTIME
+        self.models = load_runtime_models(self.weights_dir, needed, self.runtime, self.manifest)
         self._check_sizes()
         self.set_detector(detector, min_face)
 
