@@ -59,13 +59,15 @@ def portable_model(weights_dir, name):
     with np.load(weights_dir / f"{name}.weights.npz") as npz:
         model.set_weights([npz[k].astype(np.float32) for k in sorted(npz.files)])
     read_outs = [layer for layer in model.layers if isinstance(layer, SoftArgmax)]
+    # one input tensor, not a list of one: exported signatures then take a plain array
+    inputs, outputs = model.inputs[0], model.outputs[0]
     if read_outs:
         heatmaps, size = read_outs[0].input, read_outs[0].input_size
-        model = keras.Model(model.inputs, builtin_soft_argmax(heatmaps, size), name=model.name)
+        outputs = builtin_soft_argmax(heatmaps, size)
+    model = keras.Model(inputs, outputs, name=model.name)
+    if read_outs:
         model.get_layer("coords_centres").set_weights([cell_centres(*heatmaps.shape[1:3], size)])
-    with warnings.catch_warnings():  # (a note that the input came without its name)
-        warnings.simplefilter("ignore", UserWarning)
-        model(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports called models only
+    model(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports called models only
     return model
 
 

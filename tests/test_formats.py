@@ -60,7 +60,8 @@ def _load(path, fmt):
         return keras.saving.load_model(path).predict_on_batch
     import tensorflow as tf
     if fmt == "savedmodel":
-        return lambda x: tf.saved_model.load(str(path)).serve(tf.constant(x)).numpy()
+        loaded = tf.saved_model.load(str(path))  # kept: its variables live as long as it does
+        return lambda x: loaded.serve(tf.constant(x)).numpy()
     interpreter = tf.lite.Interpreter(model_path=str(path))
 
     def run(x):

@@ -171,6 +171,9 @@ def test_the_wheel_installs_a_working_landmarker_outside_the_clone(tmp_path):
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     assert re.match(r"1 images, [1-9]\d* faces", predicted.stdout), predicted.stdout
     assert (work / "fkd-predictions" / "photo.jpg.fkd.json").is_file()
+    reproduced = run([str(venv / "bin" / "fkd"), "reproduce"], cwd=work, env=env)
+    assert reproduced.returncode == 2 and "clone" in reproduced.stderr, reproduced.stderr[-3000:]
+    assert not (user / "data" / "fkd" / "data").exists(), "fkd reproduce generated data first"
     where = run([str(python), "-c", "import fkd_utils; print(fkd_utils.__file__)"], cwd=work, env=env)
     assert where.stdout.startswith(str(purelib)), "the test ran the clone, not the wheel"
     assert _files_under(purelib) == before, "fkd wrote inside site-packages"
