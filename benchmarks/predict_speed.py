@@ -10,7 +10,9 @@ CPU (model, usable cores, the instruction-set flags that decide bfloat16 speed) 
 average, then one line per setting and runtime, e.g.
 ``cascade hog batch 1 keras: 200 images, 199 faces, 23.4 faces/s (best of 3: ...)``. The
 runtimes run interleaved, ``--repeats`` rounds each, so a load from other processes on the
-machine hits both alike; the best round is the one least disturbed.
+machine hits both alike; the best round is the one least disturbed. CPU milliseconds per face
+(this process's threads, all cores) are printed too: on a shared machine they change less
+than faces/s.
 """
 import argparse
 import os
@@ -28,9 +30,9 @@ def run(files, landmarker, batch=1):
     """Decode, detect, crop and predict every file as ``fkd predict`` does: ``batch`` images
     per batched model pass (1: one photo at a time), the next batch decoded and detected
     while the models work."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     faces = sum(len(f) for *_, f in predict_batches([(p, p.stem) for p in files], landmarker, batch))
-    return faces, time.perf_counter() - start
+    return faces, time.perf_counter() - start, time.process_time() - cpu
 
 
 #: CPU flags that decide how fast the models run (bfloat16 matrix units, vector widths)
@@ -90,18 +92,20 @@ def main(argv=None):
         for backend, min_face in [(b, m) for b in args.detector for m in args.min_face]:
             detector = backend + (f" (min face {min_face})" if min_face else "")
             for batch in args.batch:
-                rates = {r: [] for r in landmarkers}
+                rates, cpu_ms = {r: [] for r in landmarkers}, {r: [] for r in landmarkers}
                 for landmarker in landmarkers.values():
                     landmarker.set_detector(backend, min_face)
                     run(files[:batch + 2], landmarker, batch)  # warm-up: first calls compile
                 for _ in range(args.repeats):
                     for runtime, landmarker in landmarkers.items():
-                        faces, seconds = run(files, landmarker, batch)
+                        faces, seconds, cpu_seconds = run(files, landmarker, batch)
                         rates[runtime].append(faces / seconds)
+                        cpu_ms[runtime].append(1000 * cpu_seconds / max(faces, 1))
                 for runtime, got in rates.items():
                     print(f"{approach} {detector} batch {batch} {runtime}: {len(files)} images, "
                           f"{faces} faces, {max(got):.1f} faces/s (best of {len(got)}: "
-                          f"{' '.join(f'{r:.1f}' for r in got)})")
+                          f"{' '.join(f'{r:.1f}' for r in got)}), {min(cpu_ms[runtime]):.1f} "
+                          "CPU ms/face (all threads; less sensitive to other processes)")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 
