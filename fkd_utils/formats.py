@@ -13,6 +13,7 @@ calibrations) is written beside the exported files, with their sha256.
 import json
 import os
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -155,7 +156,7 @@ def _usable_cores():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def onnx_folder(weights_dir, names, log=print):
+def onnx_folder(weights_dir, names, log=None):
     """A folder holding ``<name>.onnx`` for every name: ``weights_dir`` itself when it is an
     ``fkd export --format onnx`` folder, else a cache under the home (``exported/``), keyed by
     the weights' checksums and filled on first use (a few seconds per model)."""
@@ -171,11 +172,16 @@ def onnx_folder(weights_dir, names, log=print):
     wanted = sorted(names)
     if (cache / "manifest.json").is_file() and all((cache / f"{n}.onnx").is_file() for n in wanted):
         return cache
-    log(f"converting {len(wanted)} models to ONNX once, into {cache} ...")
+    (log or _to_stderr)(f"converting {len(wanted)} models to ONNX once, into {cache} ...")
     done = read_weights_manifest(cache)["models"] if (cache / "manifest.json").is_file() else {}
     export_models(weights_dir, "onnx", cache, sorted(set(wanted) | set(done)), overwrite=True,
                   log=lambda *_: None)
     return cache
+
+
+def _to_stderr(message):
+    """Progress notes go to stderr: stdout stays for results (``fkd predict --json``)."""
+    print(message, file=sys.stderr)
 
 
 def sha256_text(text):
@@ -183,7 +189,7 @@ def sha256_text(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def load_runtime_models(weights_dir, names, runtime="keras", manifest=None, log=print):
+def load_runtime_models(weights_dir, names, runtime="keras", manifest=None, log=None):
     """``{name: model}`` for the Landmarker: Keras models, or :class:`OnnxModel` sessions."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose one of {RUNTIMES}")
