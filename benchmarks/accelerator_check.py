@@ -1,6 +1,6 @@
 """The shipped models on an accelerator (Keras on JAX): same answers as on the CPU, and speed.
 
-    KERAS_BACKEND=jax python benchmarks/accelerator_check.py [--weights weights/real]
+    KERAS_BACKEND=jax python benchmarks/accelerator_check.py [--weights fkd_utils/weights/real]
                                [--sizes 128 224] [--steps 30] [--save gpu_points.npz]
     python benchmarks/accelerator_check.py --compare gpu_points.npz   # any backend, e.g. a CPU
 
@@ -94,7 +94,7 @@ def training_speed(size, precision, steps, batch=32):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default=str(Path(__file__).resolve().parents[1] / "weights/real"))
+    parser.add_argument("--weights", default=str(Path(__file__).resolve().parents[1] / "fkd_utils/weights/real"))
     parser.add_argument("--sizes", nargs="*", type=int, default=[128, 224],
                         help="training speed at these input sizes (none: skip)")
     parser.add_argument("--steps", type=int, default=40)

@@ -3,11 +3,20 @@
     python benchmarks/predict_speed.py [IMAGES_DIR] [--weights DIR] [--approach cascade]
                                        [--detector hog haar] [--limit 200] [--batch 1 32]
                                        [--stages 1 2 3] [--min-face 0.2 0.12]
+                                       [--runtime keras onnx] [--repeats 3]
 
-Defaults: the shipped real-face weights and ``../shared/data/300w/helen/testset``. Prints one
-line per setting, e.g. ``cascade hog batch 1: 200 images, 199 faces, 23.4 faces/s``.
+Defaults: the shipped real-face weights and ``../shared/data/300w/helen/testset``. Prints the
+CPU (model, usable cores, the instruction-set flags that decide bfloat16 speed) and the load
+average, then one line per setting and runtime, e.g.
+``cascade hog batch 1 keras: 200 images, 199 faces, 23.4 faces/s (best of 3: ...)``. The
+runtimes run interleaved, ``--repeats`` rounds each, so a load from other processes on the
+machine hits both alike; the best round is the one least disturbed. CPU milliseconds per face
+(this process's threads, all cores) are printed too: on a shared machine they change less
+than faces/s.
 """
 import argparse
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -21,9 +30,30 @@ def run(files, landmarker, batch=1):
     """Decode, detect, crop and predict every file as ``fkd predict`` does: ``batch`` images
     per batched model pass (1: one photo at a time), the next batch decoded and detected
     while the models work."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     faces = sum(len(f) for *_, f in predict_batches([(p, p.stem) for p in files], landmarker, batch))
-    return faces, time.perf_counter() - start
+    return faces, time.perf_counter() - start, time.process_time() - cpu
+
+
+#: CPU flags that decide how fast the models run (bfloat16 matrix units, vector widths)
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
+
+
+def cpu_description():
+    """``model name, N usable cores, flags: ...`` from /proc/cpuinfo (the platform elsewhere)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    present = [f for f in SPEED_FLAGS if f in flags]
+    return f"{model}, {cores} usable cores, flags: {' '.join(present) or 'none of ' + ' '.join(SPEED_FLAGS)}"
 
 
 def main(argv=None):
@@ -41,26 +71,42 @@ def main(argv=None):
     parser.add_argument("--min-face", nargs="+", type=float, default=[None],
                         help="the detector's smallest face, fraction of the photo's side "
                              "(fkd predict --min-face; default: the detector's)")
+    parser.add_argument("--runtime", nargs="+", default=["keras", "onnx"],
+                        help="model runtimes to compare (fkd predict --runtime), interleaved")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per runtime and setting")
     args = parser.parse_args(argv)
     files = sorted(p for p in Path(args.images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     files = files[: args.limit]
+    print(f"CPU: {cpu_description()}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
     for approach, stages in [(a, k) for a in args.approach
                              for k in (args.stages if a == "cascade" else [None])]:
         try:
-            landmarker = Landmarker(args.weights, approach, stages=stages)
+            landmarkers = {r: Landmarker(args.weights, approach, stages=stages, runtime=r)
+                           for r in args.runtime}
         except Exception as err:  # a weights folder without this approach's models
             print(f"{approach}: skipped ({err})")
             continue
         if stages:
             approach = f"{approach} ({stages} stage{'s' if stages > 1 else ''})"
         for backend, min_face in [(b, m) for b in args.detector for m in args.min_face]:
-            landmarker.set_detector(backend, min_face)
             detector = backend + (f" (min face {min_face})" if min_face else "")
             for batch in args.batch:
-                run(files[:batch + 2], landmarker, batch)  # warm-up: first calls compile
-                faces, seconds = run(files, landmarker, batch)
-                print(f"{approach} {detector} batch {batch}: {len(files)} images, {faces} faces, "
-                      f"{faces / seconds:.1f} faces/s ({1000 * seconds / len(files):.1f} ms/image)")
+                rates, cpu_ms = {r: [] for r in landmarkers}, {r: [] for r in landmarkers}
+                for landmarker in landmarkers.values():
+                    landmarker.set_detector(backend, min_face)
+                    run(files[:batch + 2], landmarker, batch)  # warm-up: first calls compile
+                for _ in range(args.repeats):
+                    for runtime, landmarker in landmarkers.items():
+                        faces, seconds, cpu_seconds = run(files, landmarker, batch)
+                        rates[runtime].append(faces / seconds)
+                        cpu_ms[runtime].append(1000 * cpu_seconds / max(faces, 1))
+                for runtime, got in rates.items():
+                    print(f"{approach} {detector} batch {batch} {runtime}: {len(files)} images, "
+                          f"{faces} faces, {max(got):.1f} faces/s (best of {len(got)}: "
+                          f"{' '.join(f'{r:.1f}' for r in got)}), {min(cpu_ms[runtime]):.1f} "
+                          "CPU ms/face (all threads; less sensitive to other processes)")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
     fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force] [--retrain] [--yes]
     fkd info [--json]
     fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--stages K] [--out DIR] [--json]
+    fkd export --format keras|onnx|tflite|savedmodel --out DIR [--weights DIR]
 
 exit codes (every subcommand):
     0  all done
@@ -141,7 +142,8 @@ def cmd_reproduce(args):
 
 def cmd_predict(args):
     from .landmarker import Landmarker, predict_files
-    landmarker = Landmarker(args.weights, args.approach, args.detector, args.min_face, args.stages)
+    landmarker = Landmarker(args.weights, args.approach, args.detector, args.min_face, args.stages,
+                            args.runtime)
     summary = predict_files(args.inputs, landmarker, args.out, overlays=not args.no_overlay,
                             log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite)
     if args.json:
@@ -156,6 +158,16 @@ def cmd_predict(args):
               f"{len(summary['skipped']) + len(summary['images'])} inputs failed (see above)",
               file=sys.stderr)
         return EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def cmd_export(args):
+    from .formats import export_models
+    from .weights_io import shipped_weights_dir
+    weights = args.weights or shipped_weights_dir()
+    print(f"exporting the models of {weights} as {args.format} to {args.out}")
+    manifest = export_models(weights, args.format, args.out, overwrite=args.overwrite)
+    print(f"wrote {len(manifest['models'])} models and manifest.json to {args.out}")
     return EXIT_OK
 
 
@@ -227,9 +239,15 @@ def _min_face(text):
                                          f"got {text!r}") from None
 
 
+def _version():
+    from . import __version__
+    return __version__
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="fkd", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="generate or check a data directory")
@@ -287,10 +305,20 @@ def build_parser():
                     help="how many of the cascade's stages to run: 1 (default: stage 1 + "
                          "region ResNets, over 50 faces/s on 2 cores) to 3 (most accurate); "
                          "see the README's speed table")
+    pr.add_argument("--runtime", choices=("keras", "onnx"), default=None,
+                    help="run the models with Keras or with ONNX Runtime (float32; converted "
+                         "once and cached); default: %s" % "keras")
     pr.add_argument("--json", action="store_true", help="print the results as JSON")
     pr.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs")
     pr.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
     pr.set_defaults(func=cmd_predict)
+
+    ex = sub.add_parser("export", help="write the landmarker's models in a standard format")
+    ex.add_argument("--format", required=True, choices=("keras", "onnx", "tflite", "savedmodel"))
+    ex.add_argument("--out", required=True, help="folder for the models and their manifest")
+    ex.add_argument("--weights", default=None, help="weights folder (default: the shipped weights)")
+    ex.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
+    ex.set_defaults(func=cmd_export)
 
     rt = sub.add_parser("report", help="Markdown results tables from results/<profile>/results.json")
     rt.add_argument("--profile", default="quick")

@@ -1,14 +1,9 @@
 """Run trained models on any photo: ``fkd_utils.predict(image)`` and ``fkd predict``
 (introduced in notebook 08).
 
-Weights live in ``weights/<profile>/``: each model as its architecture (``<name>.json``) and its
-weights (``<name>.weights.npz``, large arrays in float16 to keep the files small; they are
-computed in float32), plus ``manifest.json`` (profile, input sizes, training data hash and
-counts, validation metrics, the command, a sha256 per file, and the face detector's
-calibration). The weights committed in ``weights/real/`` were trained on 300-W images, which are
-for research use only; the weights carry that restriction.
+Weights folders (exported models, checksums, manifests) are read and written by
+:mod:`fkd_utils.weights_io`.
 """
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -18,78 +13,19 @@ import numpy as np
 from . import paths
 from .crop import face_crop
 from .detect import MIN_FACE, FaceDetector, check_min_face, nearest_calibration
+from .formats import load_runtime_models
 from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
 from .markup import REGIONS
-from .models import load_exported
 from .pipeline import (APPROACH_MODELS, PREDICT_STAGES, cascade_models, predict_boxes,
                        predict_cascade, predict_faces, refine_with_regions, region_squares)
+from .weights_io import (RESEARCH_NOTE, export_model, import_model, read_weights_manifest, sha256,
+                         shipped_weights_dir)
 
-FLOAT16_MIN_SIZE = 4096  # arrays this large are stored as float16; small ones keep float32
-RESEARCH_NOTE = ("Trained on 300-W (iBUG) images, which are for research use only; these "
-                 "weights carry the same restriction.")
+#: ``fkd predict --runtime``'s default
+DEFAULT_RUNTIME = "keras"
 #: approach names accepted on the command line -> pipeline approach
 APPROACH_ALIASES = {"end-to-end": "end_to_end", "end_to_end": "end_to_end", "region": "region",
                     "box": "box", "cascade": "cascade"}
-
-
-def shipped_weights_dir(profile="real"):
-    """``weights/<profile>`` in the project (committed weights live in ``weights/real``)."""
-    return paths.PROJECT_ROOT / "weights" / profile
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def export_model(model, out_dir, name):
-    """Write ``<name>.json`` and ``<name>.weights.npz``; returns the two paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    arch = out_dir / f"{name}.json"
-    arch.write_text(model.to_json())
-    arrays = {f"w{i:03d}": (w.astype(np.float16) if w.size >= FLOAT16_MIN_SIZE else w)
-              for i, w in enumerate(model.get_weights())}
-    weights = out_dir / f"{name}.weights.npz"
-    tmp = weights.with_name(weights.name + f".{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, weights)
-    return arch, weights
-
-
-def import_model(weights_dir, name, manifest=None):
-    """Rebuild an exported model in float32, checking the files against the manifest."""
-    weights_dir = Path(weights_dir)
-    arch, weights = weights_dir / f"{name}.json", weights_dir / f"{name}.weights.npz"
-    for path in (arch, weights):
-        if not path.is_file():
-            raise DataError(f"{path}: missing from the weights folder")
-        want = (manifest or {}).get("files", {}).get(path.name)
-        if manifest is not None and not want:
-            raise DataError(f"{path}: not listed in manifest.json's 'files' (no checksum to "
-                            "check it against)")
-        if want and want != sha256(path):
-            raise DataError(f"{path}: sha256 does not match manifest.json (corrupt or replaced file)")
-    return load_exported(arch, weights)
-
-
-def read_weights_manifest(weights_dir):
-    path = Path(weights_dir) / "manifest.json"
-    if not path.is_file():
-        raise DataError(f"{path}: no manifest; a weights folder is written by 'fkd train'")
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"{path}: not a valid manifest ({type(err).__name__}: {err})") from None
-    if not isinstance(manifest, dict):
-        raise DataError(f"{path}: not a valid manifest (a JSON object is expected)")
-    for key in ("profile", "image_size", "models", "files"):
-        if key not in manifest:
-            raise DataError(f"{path}: manifest lacks '{key}'")
-    return manifest
 
 
 class Landmarker:
@@ -97,11 +33,12 @@ class Landmarker:
 
     ``approach``: ``cascade`` (ours, the default), ``end-to-end``, ``region`` or ``box``;
     ``stages``: how many of the cascade's stages to run (None: ``pipeline.PREDICT_STAGES``, the
-    fast default; 3: all, the most accurate).
+    fast default; 3: all, the most accurate); ``runtime``: ``keras`` or ``onnx`` (ONNX Runtime
+    on the CPU, float32; see :mod:`fkd_utils.formats`).
     """
 
     def __init__(self, weights_dir=None, approach="cascade", detector=None, min_face=None,
-                 stages=None):
+                 stages=None, runtime=DEFAULT_RUNTIME):
         self.weights_dir = Path(weights_dir or shipped_weights_dir())
         self.manifest = read_weights_manifest(self.weights_dir)
         if approach not in APPROACH_ALIASES:
@@ -119,7 +56,8 @@ class Landmarker:
         if missing:
             raise DataError(f"{self.weights_dir}: approach {approach!r} needs models {missing}, "
                             f"which this weights folder lacks (it has {sorted(self.manifest['models'])})")
-        self.models = {n: import_model(self.weights_dir, n, self.manifest) for n in needed}
+        self.runtime = runtime or DEFAULT_RUNTIME
+        self.models = load_runtime_models(self.weights_dir, needed, self.runtime, self.manifest)
         self._check_sizes()
         self.set_detector(detector, min_face)
 
@@ -138,20 +76,17 @@ class Landmarker:
         weights folder and the sha256 of its manifest (which lists every file's sha256),
         Keras backend and fkd version."""
         if not hasattr(self, "_settings"):
-            from importlib import metadata
             import keras
-            try:
-                version = metadata.version("fkd")
-            except metadata.PackageNotFoundError:
-                version = None
+            from . import __version__
             self._settings = {
                 "approach": self.approach, "stages": self.stages,
                 "detector": self.detector.backend, "min_face": self.detector.min_size,
                 "weights_dir": str(self.weights_dir.resolve()),
                 "weights_manifest_sha256": sha256(self.weights_dir / "manifest.json"),
                 "weights_profile": self.manifest.get("profile"),
-                "runtime": f"keras {keras.__version__} ({keras.backend.backend()})",
-                "fkd_version": version}
+                "runtime": self.runtime,
+                "keras": f"{keras.__version__} ({keras.backend.backend()})",
+                "fkd_version": __version__}
         return self._settings
 
     def _check_sizes(self):

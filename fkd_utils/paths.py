@@ -1,8 +1,10 @@
 """Where the project keeps generated files (introduced in notebook 01).
 
-Everything generated lives under the project root (the folder holding ``fkd_utils``), or under
-``$FKD_HOME`` when set: ``data/`` (embedded default data, preprocessed caches), ``models/``,
-``results/``, ``runs/`` and ``figures/``. None of it is in git.
+Everything generated lives under one home: ``data/`` (embedded default data, preprocessed
+caches), ``models/``, ``weights/`` (what ``fkd train`` exports), ``results/``, ``runs/`` and
+``figures/``. The home is ``$FKD_HOME`` when set; else, in a clone of the project, the project
+folder (none of it is in git); else (the package installed from a wheel) the user's data
+folder from ``platformdirs`` (e.g. ``~/.local/share/fkd``), never inside site-packages.
 """
 import os
 from pathlib import Path
@@ -11,9 +13,20 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
 
 
+def in_clone():
+    """True when the package runs from a clone of the project (pyproject.toml beside it), not
+    from an installed copy in site-packages."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "notebooks").is_dir()
+
+
 def home():
     """The root under which generated files go."""
-    return Path(os.environ.get("FKD_HOME", PROJECT_ROOT)).resolve()
+    if os.environ.get("FKD_HOME"):
+        return Path(os.environ["FKD_HOME"]).expanduser().resolve()
+    if in_clone():
+        return PROJECT_ROOT
+    import platformdirs
+    return Path(platformdirs.user_data_dir("fkd", appauthor=False)).resolve()
 
 
 def data_root():

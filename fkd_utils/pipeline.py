@@ -238,7 +238,7 @@ def check_model(model, spec, path):
 
 def _shipped_model(profile, name):
     """A model exported to ``weights/<profile>/`` (e.g. the committed real-face weights)."""
-    from .landmarker import import_model, read_weights_manifest, shipped_weights_dir
+    from .weights_io import import_model, read_weights_manifest, shipped_weights_dir
     folder = shipped_weights_dir(profile)
     if not (folder / f"{name}.json").is_file():
         return None

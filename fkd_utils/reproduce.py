@@ -31,8 +31,9 @@ def notebooks(only=None):
     """The numbered notebooks, in order; ``only`` keeps those whose number is listed."""
     found = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     if not found:
-        raise ValueError(f"no notebooks in {NOTEBOOKS_DIR}: run from a clone of the project "
-                         "(pip install -e .)")
+        raise ValueError(f"no notebooks in {NOTEBOOKS_DIR}: the installed package carries the "
+                         "landmarker, not the notebooks; 'fkd reproduce' runs in a clone of the "
+                         "project's git repository (clone it, then 'make reproduce' there)")
     if only:
         wanted = {n.zfill(2) for n in only}
         unknown = wanted - {p.name[:2] for p in found}
@@ -225,6 +226,7 @@ def reproduce(profile="quick", data_dir="", only=None, force=False, seed=42, log
     from .data import data_dir_for
     from .devices import describe, query
     from .preprocess import data_fingerprint
+    selected = notebooks(only)  # before anything is generated: an installed copy has none
     p = get_profile(profile)
     found = query()
     log(describe(found))
@@ -235,7 +237,6 @@ def reproduce(profile="quick", data_dir="", only=None, force=False, seed=42, log
                   **(extra_parameters or {})}
     out_dir = paths.runs_dir(p.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    selected = notebooks(only)
     if p.name == "real":
         skipped = [nb.name for nb in selected if nb.name[:2] in TRAINING_ONLY]
         selected = [nb for nb in selected if nb.name[:2] not in TRAINING_ONLY]

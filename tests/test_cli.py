@@ -64,3 +64,43 @@ def test_evaluate_perfect_and_mismatched_predictions(small_set, tmp_path, capsys
 def test_unknown_profile_is_a_clear_error(capsys):
     assert cli.main(["train", "--profile", "huge"]) == 2
     assert "unknown profile 'huge'" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import fkd_utils
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fkd {fkd_utils.__version__}"
+
+
+def test_export_writes_the_models_and_the_manifest(tmp_path, capsys):
+    from fkd_utils.weights_io import shipped_weights_dir
+    weights = tmp_path / "w"
+    weights.mkdir()
+    manifest = json.loads((shipped_weights_dir() / "manifest.json").read_text())
+    manifest["models"] = {"cascade_region_nose": manifest["models"]["cascade_region_nose"]}
+    (weights / "manifest.json").write_text(json.dumps(manifest))
+    for suffix in (".json", ".weights.npz"):
+        (weights / f"cascade_region_nose{suffix}").write_bytes(
+            (shipped_weights_dir() / f"cascade_region_nose{suffix}").read_bytes())
+    out = tmp_path / "onnx"
+    assert cli.main(["export", "--format", "onnx", "--out", str(out), "--weights", str(weights)]) == 0
+    written = json.loads((out / "manifest.json").read_text())
+    assert written["format"] == "onnx" and list(written["files"]) == ["cascade_region_nose.onnx"]
+    assert cli.main(["export", "--format", "onnx", "--out", str(out), "--weights", str(weights)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_plain_predict_prints_nothing_on_stderr(tmp_path):
+    """TensorFlow's start-up lines (oneDNN notice, absl) are kept off stderr."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    from skimage import data as skdata
+    from skimage.io import imsave
+    imsave(tmp_path / "photo.jpg", skdata.astronaut())
+    done = subprocess.run([str(Path(sys.executable).parent / "fkd"), "predict", "photo.jpg"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0 and done.stdout.startswith("1 images")
+    assert done.stderr == ""
