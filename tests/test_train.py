@@ -159,3 +159,15 @@ def test_predict_targets_matches_the_model_with_few_batch_sizes():
     for n in range(1, 100):  # any count of faces: at most 7 batch sizes, so 7 compilations
         assert train.predict_targets(recorder, images[:1].repeat(n, 0)).shape == (n, 136)
     assert recorder.sizes == {1, 2, 4, 8, 16, 32, 64}
+
+
+def test_predicting_with_many_models_traces_each_once_without_retracing_warnings(caplog):
+    images = np.random.default_rng(0).integers(0, 256, (70, 32, 32, 3), dtype=np.uint8)
+    models = [build_resnet(32, 8, stages=((8, 1, 1),), name=f"m{i}") for i in range(6)]
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for model in models * 2:  # like a notebook's region ResNets, on two splits
+            for n in (70, 3, 1):
+                train.predict_targets(model, images[:n])
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+    if keras.backend.backend() == "tensorflow":
+        assert all(train.compiled_predict(m).experimental_get_tracing_count() == 1 for m in models)
