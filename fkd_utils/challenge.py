@@ -313,12 +313,13 @@ def plot_challenge_ced(ax, curves_for_subset, xmax=metrics.DEFAULT_ALPHA):
 
     Returns the list of ``Line2D``; each line is labelled with the method's name.
     """
+    from .plots import colour  # the winners' fixed greys, apart from our approaches' colours
     lines = []
     for i, (method, (x, y)) in enumerate(curves_for_subset.items()):
         x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
         keep = x <= xmax + 1e-12
         (line,) = ax.plot(x[keep], y[keep], linestyle=_LINESTYLES[i % len(_LINESTYLES)],
-                          linewidth=1.5, label=method)
+                          linewidth=1.5, label=method, color=colour(method))
         lines.append(line)
     ax.set_xlim(0, xmax)
     return lines

@@ -184,6 +184,9 @@ def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points
         *extra_callbacks,
     ]
     _resume_best(callbacks, str(stem) + ".history.csv", str(stem) + ".backup")
+    if verbose:  # a notebook training several models says which one each block of epochs is
+        print(f"{model.name}: {len(train[0])} training images, up to {epochs + anneal_epochs} "
+              f"epochs, batch {batch_size}")
     start = time.time()
     hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs + anneal_epochs,
                      callbacks=callbacks,
@@ -220,12 +223,16 @@ def _resume_best(callbacks, csv_path, backup_dir):
 def load_history(model_path):
     """The history saved beside a model (empty dict if none).
 
-    Loss curves come from the CSV log, which spans every resumed run of the fit.
+    Loss curves come from the CSV log, which spans every resumed run of the fit; the model's
+    manifest beside it, when there is one, names the loss (``"loss_name"``).
     """
     stem = str(Path(model_path).with_suffix(""))
     history = {}
+    manifest = Path(stem + ".json")
+    if manifest.is_file():
+        history["loss_name"] = json.loads(manifest.read_text()).get("loss")
     if Path(stem + ".history.json").is_file():
-        history = json.loads(Path(stem + ".history.json").read_text())
+        history.update(json.loads(Path(stem + ".history.json").read_text()))
     if Path(stem + ".history.csv").is_file():
         import csv
         with open(stem + ".history.csv", newline="") as fh:
