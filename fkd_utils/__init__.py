@@ -1,9 +1,7 @@
 """fkd: facial keypoints detection with ResNets on 300-W (Dei Rossi & Corrado), as a package
 that the numbered notebooks in ``notebooks/`` walk through.
 """
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+from . import quiet  # noqa: F401 - first: TensorFlow's start-up lines stay off stderr
 
 __version__ = "0.1.0"
 
