@@ -112,7 +112,8 @@ def cmd_report(args):
     from .report import markdown_table, update_readme
     folder = paths.results_dir(args.profile)
     path, ablations = folder / "results.json", sorted(folder.glob("our_ablations_*.csv"))
-    if not path.is_file() and not ablations:
+    fig5 = sorted(folder.glob("paper_ablations_*.csv"))
+    if not path.is_file() and not ablations and not fig5:
         raise DataError(f"{path}: not found; run 'fkd reproduce --profile {args.profile}' first")
     manifest_path = path.with_name("manifest.json")
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
@@ -140,6 +141,16 @@ def cmd_report(args):
                             f"{source(f)}*\n\n" + frame_markdown(pd.read_csv(f))
                             for f in ablations)
         _report_block(text, args, f"ablations:{args.profile}")
+    if fig5:
+        import pandas as pd
+        from .report import frame_markdown
+        text = "\n\n".join(f"*notebook 06 (paper Fig. 5a-d), the training tenth, 68 points — "
+                            f"{source(f)}*\n\n" + frame_markdown(pd.read_csv(f)) for f in fig5)
+        _report_block(text, args, f"fig5:{args.profile}")
+    if args.reference:
+        from .report import write_reference
+        for written in write_reference(args.profile):
+            print(f"reference table written: {written}")
     return 0
 
 
@@ -214,6 +225,9 @@ def build_parser():
     rt.add_argument("--profile", default="quick")
     rt.add_argument("--splits", nargs="+", default=["validation", "test"])
     rt.add_argument("--readme", default=None, help="also fill the README's results:<profile> block")
+    rt.add_argument("--reference", action="store_true",
+                    help="also copy the numbers into the package's reference tables "
+                         "(fkd_utils/resources/reference/), shown beside synthetic runs")
     rt.set_defaults(func=cmd_report)
 
     rp = sub.add_parser("reproduce", help="run every notebook with papermill")
