@@ -94,6 +94,31 @@ def run_notebook(notebook, out_dir, parameters, data_hash, force=False, log=prin
     return record
 
 
+#: What an executed notebook must not show: TensorFlow's start-up lines, tf.function
+#: retracing warnings, and paths echoed by a cell's last expression.
+NOISE = {"TensorFlow log line": ("oneDNN custom operations", "absl::InitializeLog",
+                                 "cpu_feature_guard"),
+         "retracing warning": ("triggered tf.function retracing",),
+         "path echo": ("PosixPath(",)}
+
+
+def output_problems(executed):
+    """``(cell index, problem, excerpt)`` for every noisy output of an executed notebook
+    (a path or a notebook node); empty when its outputs are clean."""
+    import nbformat
+    nb = nbformat.read(str(executed), 4) if isinstance(executed, (str, Path)) else executed
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            for problem, needles in NOISE.items():
+                hit = next((n for n in needles if n in text), None)
+                if hit:
+                    at = text.index(hit)
+                    found.append((index, problem, text[max(0, at - 40): at + 80]))
+    return found
+
+
 def package_versions():
     versions = {}
     for name in PACKAGES:
