@@ -33,13 +33,14 @@ class Profile:
 
 
 PROFILES = {
-    # Enough steps to learn on 216 faces within minutes: at 64 px and 2 epochs of batch 16
-    # (28 steps) every paper approach stayed at the mean shape's error (20.4 vs 20.3 % NME) and
-    # the cascade's first stage, its points still huddled near the crop's centre (the integral
-    # head starts from flat heatmaps: after 28 steps its shapes were 0.47x the true size, 45.7 %
-    # NME), gave the later stages crops around a too small shape, unlike any they were trained
-    # on, and the cascade ended worse than the mean shape (53 %). 48 px (0.56x the pixels) and batch 8 buy 12 epochs of 27 steps: approach 1
-    # alone 12.4 %, the cascade's stage 1 after 8 epochs 11.9 % (validation split).
+    # Enough steps to learn on 218 faces within minutes. At 64 px and 2 epochs of batch 16 (28
+    # steps) every paper approach stayed at the mean shape's error (20.4 vs 20.3 % NME), and the
+    # cascade's first stage, its points still huddled near the crop's centre (the integral head
+    # starts from flat heatmaps: after 28 steps its shapes were 0.47x the true size, 45.7 %),
+    # gave the later stages crops around a too small shape, unlike any they were trained on: the
+    # cascade ended worse than the mean shape (53 %). 48 px (0.56x the pixels) and batch 8 buy
+    # 12 epochs of 28 steps: approach 1 alone 12.4 %, the cascade's stage 1 after 8 epochs
+    # 11.9 % (validation split).
     "quick": Profile("quick", image_size=48, region_size=24, epochs=12, batch_size=8,
                      patience=12, ablation_epochs=2, ablation_batch_sizes=(8, 32),
                      ablation_input_sizes=(32, 48),
