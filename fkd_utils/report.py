@@ -113,7 +113,7 @@ def write_reference(profile, out_dir=None):
     out.mkdir(parents=True, exist_ok=True)
     written = []
     results = folder / "results.json"
-    if results.is_file():
+    if results.is_file() and json.loads(results.read_text()):  # (a notebook-06-only run has none)
         manifest_path = folder / "manifest.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
         content = {"profile": profile, "data": Path(manifest.get("data_dir", "?")).name,
