@@ -52,9 +52,12 @@ def colour(name):
 
 
 def legend_below(ax, fontsize=7, ncol=1):
-    """The legend under the axes, off the curves."""
-    return ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, -0.2),
-                     ncol=ncol, frameon=False)
+    """The legend under the axes and their x label, off the curves (half an inch below the
+    axes, whatever their height)."""
+    from matplotlib.transforms import ScaledTranslation
+    below = ax.transAxes + ScaledTranslation(0, -0.5, ax.figure.dpi_scale_trans)
+    return ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, 0),
+                     bbox_transform=below, ncol=ncol, frameon=False)
 
 
 def show_keypoints(ax, image, gt=None, pred=None, title=None):

@@ -147,6 +147,7 @@ def test_ced_legend_sits_below_the_axes_and_axes_say_their_units():
     fig.canvas.draw()
     legend = ax.get_legend().get_window_extent()
     assert legend.y1 <= ax.get_window_extent().y0      # under the axes: off the curves
+    assert legend.y1 <= ax.xaxis.label.get_window_extent().y0   # and under the axis label
     assert "outer-eye-corner" in ax.get_xlabel() and ax.get_ylabel() == "fraction of images"
 
 
