@@ -104,14 +104,17 @@ def _variants(base, table, prefix):
         yield label, replace(spec, name=name)
 
 
-def run_setting(setting, profile, data_dir, retrain=False, seed=0, verbose=0):
+def run_setting(setting, profile, data_dir, retrain=False, seed=0, verbose=0, train=True):
     """Train every variant of one of the paper's settings; returns ``{label: per-image errors
-    (68 points)}`` on the selection set, and the training times under ``"_time_s"``."""
+    (68 points)}`` on the selection set, and the training times under ``"_time_s"``.
+    ``train=False`` measures only the variants already trained (a partial run's tables)."""
     p = get_profile(profile)
     base = model_specs(p)["end_to_end"]
     _, (images, points), _ = training_arrays(base, data_dir, p, seed)
     errors, times = {}, {}
     for label, spec in _variants(base, settings(p)[setting], "ablation_"):
+        if not train and not model_path(p, spec.name).is_file():
+            continue
         model = get_model(spec.name, p, data_dir, retrain, verbose, seed, specs={spec.name: spec},
                           epochs=p.ablation_epochs)
         errors[label] = nme(predict_points(model, images), points)

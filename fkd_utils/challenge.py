@@ -9,14 +9,18 @@ on the same 0.0005 grid as our own numbers), and draws them next to ours.
 
 Where to get the files
 ----------------------
-The curves are not part of this project and must never be copied into it. Get them from the
+The official files are not part of this project (their curves, 701 numbers per method and
+subset, are shipped as published results in one small ``.npz``; see below). Get them from the
 public MenpoBenchmark repository (https://github.com/jiankangdeng/MenpoBenchmark, folder
 ``Evaluation/300W``), which redistributes the organisers' results, or from the 300-W organisers'
 result release (https://ibug.doc.ic.ac.uk/resources/300-W/). Put them in one folder and pass
 that folder to :func:`load_curves`. On the developers' machines they live at
 ``../shared/data/300w-challenge-results`` (see :func:`default_results_dir`); fresh machines have
-none, and :data:`PUBLISHED` / :func:`published_table` then give the summary figures as cited
-facts.
+none: there :func:`shipped_curves` reads the same curves from the small data file shipped with
+the package (``fkd_utils/resources/challenge_300w_ced.npz``: 701 thresholds x 4 methods x
+all / indoor / outdoor, 68 points, with the citation; written from the official files by
+:func:`export_curves`), and :data:`PUBLISHED` / :func:`published_table` give the summary
+figures as cited facts.
 
 File format
 -----------
@@ -30,6 +34,7 @@ with :func:`scipy.io.loadmat`), each holding
 
 The files hold 68-point curves only; there are no 51-point curves in them.
 """
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +48,8 @@ POINTS_IN_FILES = (68,)
 _FILE_PATTERN = "300W_test_{subset}.mat"
 _LINESTYLES = ("--", "-.", ":", (0, (6, 2, 1, 2, 1, 2)), (0, (8, 3)), (0, (2, 4)))
 _TOL = 1e-9
+#: The winners' curves shipped with the package (published numbers, with their citation).
+SHIPPED_CURVES = "challenge_300w_ced.npz"
 
 PUBLISHED_SOURCE = ("recomputed from the official 300-W result curves (Sagonas et al. 2016), "
                     "trapezoid rule, 0.0005 grid")
@@ -192,6 +199,61 @@ def load_curves(results_dir, points=68, subsets=SUBSETS):
     return {subset: read_result_file(result_file(results_dir, subset)) for subset in subsets}
 
 
+def export_curves(results_dir, out_path):
+    """Write the official files' curves (all subsets, 68 points) to one compressed ``.npz``
+    with the citation: how the package's :data:`SHIPPED_CURVES` file was made."""
+    curves = load_curves(results_dir)
+    methods = list(curves["all"])
+    x = curves["all"][methods[0]][0]
+    arrays = {"x": x, "methods": np.array(methods), "citation": np.array(SAGONAS_2016),
+              "source": np.array("official 300-W challenge result files "
+                                 "(300W_test_{all,indoor,outdoor}.mat, MenpoBenchmark Evaluation/300W)")}
+    for subset, by_method in curves.items():
+        if list(by_method) != methods or any(not np.array_equal(by_method[m][0], x) for m in methods):
+            raise ChallengeResultsError(f"{results_dir}: subsets disagree on methods or thresholds")
+        arrays[f"y_{subset}"] = np.column_stack([by_method[m][1] for m in methods])
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out_path, **arrays)
+    return out_path
+
+
+def _read_shipped():
+    """The shipped ``.npz`` as a dict of arrays (read through importlib.resources, so an
+    installed package finds it too)."""
+    with resources.as_file(resources.files("fkd_utils") / "resources" / SHIPPED_CURVES) as file:
+        with np.load(file) as npz:
+            return {key: npz[key] for key in npz.files}
+
+
+def shipped_curves():
+    """The winners' CEDs shipped with the package, as :func:`load_curves` returns them
+    (``{subset: {method: (x, y)}}``, 68 points), so Fig. 7 draws them on a fresh machine."""
+    content = _read_shipped()
+    x, methods = content["x"], [str(m) for m in content["methods"]]
+    curves = {}
+    for subset in SUBSETS:
+        y = content[f"y_{subset}"]
+        _validate(f"{SHIPPED_CURVES} ({subset})", x, y, methods)
+        curves[subset] = {m: (x.copy(), y[:, j].copy()) for j, m in enumerate(methods)}
+    return curves
+
+
+def shipped_citation():
+    """Where the shipped curves come from (the organisers' paper)."""
+    return str(_read_shipped()["citation"])
+
+
+def curves_for_figure(results_dir=None):
+    """The winners' curves for Fig. 7 and where they came from: the official files in
+    ``results_dir`` (or ``../shared/data/300w-challenge-results``) when present, otherwise
+    the copy shipped with the package. Returns ``(curves, source)``."""
+    results_dir = results_dir or default_results_dir()
+    if results_dir:
+        return load_curves(results_dir), f"official result files in {results_dir}"
+    return shipped_curves(), f"shipped with fkd ({SHIPPED_CURVES}; {SAGONAS_2016})"
+
+
 def summarize_curves(curves, alpha=metrics.DEFAULT_ALPHA):
     """AUC@alpha and FR@alpha (fractions in [0, 1]) of every curve, one row per method/subset."""
     rows = []
@@ -251,12 +313,13 @@ def plot_challenge_ced(ax, curves_for_subset, xmax=metrics.DEFAULT_ALPHA):
 
     Returns the list of ``Line2D``; each line is labelled with the method's name.
     """
+    from .plots import colour  # the winners' fixed greys, apart from our approaches' colours
     lines = []
     for i, (method, (x, y)) in enumerate(curves_for_subset.items()):
         x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
         keep = x <= xmax + 1e-12
         (line,) = ax.plot(x[keep], y[keep], linestyle=_LINESTYLES[i % len(_LINESTYLES)],
-                          linewidth=1.5, label=method)
+                          linewidth=1.5, label=method, color=colour(method))
         lines.append(line)
     ax.set_xlim(0, xmax)
     return lines

@@ -177,7 +177,8 @@ def cmd_report(args):
     from .reproduce import ACCELERATOR_PROFILES
     folder = paths.results_dir(args.profile)
     path, ablations = folder / "results.json", sorted(folder.glob("our_ablations_*.csv"))
-    if not path.is_file() and not ablations:
+    fig5 = sorted(folder.glob("paper_ablations_*.csv"))
+    if not path.is_file() and not ablations and not fig5:
         raise DataError(f"{path}: not found; run 'fkd reproduce --profile {args.profile}' first")
     manifest_path = path.with_name("manifest.json")
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
@@ -190,10 +191,11 @@ def cmd_report(args):
                         f"--profile {args.profile}` from `{f.relative_to(paths.home())}`")
     # a run that recorded its devices, on a GPU machine (or a rehearsal with --wall-times)
     if (args.profile in ACCELERATOR_PROFILES or args.wall_times) and "devices" in manifest:
+        from .pipeline import model_specs
         from .report import device_run_report
         wall = json.loads(open(args.wall_times).read()) if args.wall_times else None
-        _report_block(device_run_report(args.profile, args.compare, wall), args,
-                      f"results:{args.profile}")
+        block = device_run_report(args.profile, model_specs(args.profile), args.compare, wall)
+        _report_block(block, args, f"results:{args.profile}")
         return 0
     if path.is_file():
         results, blocks = json.loads(path.read_text()), []
@@ -212,6 +214,16 @@ def cmd_report(args):
                             f"{source(f)}*\n\n" + frame_markdown(pd.read_csv(f))
                             for f in ablations)
         _report_block(text, args, f"ablations:{args.profile}")
+    if fig5:
+        import pandas as pd
+        from .report import frame_markdown
+        text = "\n\n".join(f"*notebook 06 (paper Fig. 5a-d), the training tenth, 68 points — "
+                            f"{source(f)}*\n\n" + frame_markdown(pd.read_csv(f)) for f in fig5)
+        _report_block(text, args, f"fig5:{args.profile}")
+    if args.reference:
+        from .report import write_reference
+        for written in write_reference(args.profile):
+            print(f"reference table written: {written}")
     return 0
 
 
@@ -329,6 +341,9 @@ def build_parser():
     rt.add_argument("--wall-times", default=None, metavar="JSON",
                     help="full profile: {notebook: seconds} over resumed calls "
                          "(benchmarks/full_on_gpu.py writes it)")
+    rt.add_argument("--reference", action="store_true",
+                    help="also copy the numbers into the package's reference tables "
+                         "(fkd_utils/resources/reference/), shown beside synthetic runs")
     rt.set_defaults(func=cmd_report)
 
     inf = sub.add_parser("info", help="Keras backend, versions and the devices Keras trains on")

@@ -41,6 +41,13 @@ def models_dir(profile):
     return home() / "models" / profile
 
 
+def model_manifests(profile):
+    """The model manifests (``*.json``) of a profile: one folder per data set trained on
+    (``models/<profile>/<data>-<fingerprint>/``), plus any older flat ones."""
+    folder = models_dir(profile)
+    return sorted([*folder.glob("*.json"), *folder.glob("*/*.json")])
+
+
 def results_dir(profile):
     return home() / "results" / profile
 

@@ -3,8 +3,11 @@ outer-eye distance (Eq. 1), CED curves, training curves, one ``save_fig`` (intro
 notebook 01).
 
 Ground truth is drawn as green points and predictions as red crosses, as in the paper's Fig. 8.
+Every approach has one colour in every figure (:data:`APPROACH_COLOURS`, by name or by its
+table label); the 300-W challenge winners are drawn in greys (:data:`WINNER_COLOURS`).
 """
 import re
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,30 +15,56 @@ import numpy as np
 from . import paths
 from .markup import OUTER_EYE_CORNERS, PARTS
 from .metrics import ced, threshold_grid
+from .report import LABELS
 
 GT_STYLE = dict(c="lime", s=8, marker="o", linewidths=0, label="ground truth")
 PRED_STYLE = dict(c="red", s=14, marker="x", linewidths=1.0, label="prediction")
-#: One colour per approach (matplotlib's default cycle in the tables' order, so curves drawn
-#: without styles agree): the scheme (Fig. 3), the inspector's CED panel.
-APPROACH_COLOURS = {"mean_shape": "C0", "end_to_end": "C1", "region": "C2", "box": "C3",
-                    "oracle": "C4", "cascade": "C5", "cascade_predict": "C6"}
 #: One colour per face part in the markup figure (paper Fig. 1).
 PART_COLOURS = {"jaw": "tab:blue", "brows": "tab:orange", "nose": "tab:green", "eyes": "tab:red",
                 "mouth": "tab:purple"}
 ERROR_LINE_STYLE = dict(color="yellow", lw=0.8, alpha=0.9)
 EYE_LINE_STYLE = dict(color="cyan", lw=1.5, ls="--")
 
+#: One colour per approach, in every figure (the paper's approaches first, in its order).
+APPROACH_COLOURS = {
+    "mean_shape": "#7f7f7f", "end_to_end": "#1f77b4", "region": "#ff7f0e", "box": "#2ca02c",
+    "oracle": "#9467bd", "cascade": "#d62728", "cascade_predict": "#e377c2",
+    "cascade_own_detector": "#8c564b", "cascade_full_own_detector": "#bcbd22",
+    "dlib_300w_boxes": "#17becf", "dlib_own_detector": "#393b79",
+}
+#: The 300-W challenge winners (dashed, greys: they are not ours).
+WINNER_COLOURS = {"Fan et al.": "#000000", "Zhou et al.": "#404040", "Yan et al.": "#707070",
+                  "Deng et al.": "#a0a0a0"}
+_BY_LABEL = {LABELS[name]: colour for name, colour in APPROACH_COLOURS.items()}
+CED_XLABEL = "error (fraction of the outer-eye-corner distance)"
+CED_YLABEL = "fraction of images"
+
 
 def save_fig(name, fig=None, dpi=110):
     """Save a figure as ``figures/<name>.png``; ``name`` starts with its notebook's number
-    (e.g. ``"01_preprocessed_examples"``). Returns the path."""
+    (e.g. ``"01_preprocessed_examples"``). Returns None, so that a notebook cell ending with
+    it shows the figure and no path; the file is ``paths.figures_dir() / f"{name}.png"``."""
     if not re.fullmatch(r"\d\d_[a-z0-9_]+", name):
         raise ValueError(f"figure name {name!r} must look like 'NN_snake_case' (its notebook's number first)")
     fig = fig or plt.gcf()
     path = paths.figures_dir() / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+
+
+def colour(name):
+    """The fixed colour of an approach (its name or its table label) or a challenge winner;
+    None for anything else (an ablation's variant), which then takes the next default colour."""
+    return APPROACH_COLOURS.get(name) or _BY_LABEL.get(name) or WINNER_COLOURS.get(name)
+
+
+def legend_below(ax, fontsize=7, ncol=1):
+    """The legend under the axes and their x label, off the curves (half an inch below the
+    axes, whatever their height)."""
+    from matplotlib.transforms import ScaledTranslation
+    below = ax.transAxes + ScaledTranslation(0, -0.5, ax.figure.dpi_scale_trans)
+    return ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, 0),
+                     bbox_transform=below, ncol=ncol, frameon=False)
 
 
 def show_keypoints(ax, image, gt=None, pred=None, title=None):
@@ -71,24 +100,45 @@ def keypoint_grid(images, gts=None, preds=None, titles=None, cols=4, size=2.2):
 
 
 def plot_ced(ax, errors_by_method, xmax=0.08, step=0.0005, styles=None):
-    """CED curves of per-image errors, one per method, on the 300-W grid; returns the lines."""
+    """CED curves of per-image errors, one per method, on the 300-W grid; returns the lines.
+
+    Approaches take their fixed colour (:func:`colour`) unless ``styles`` says otherwise;
+    the legend goes under the axes."""
     grid = threshold_grid(xmax, step)
     lines = []
     for name, errors in errors_by_method.items():
-        style = (styles or {}).get(name, {})
+        style = {"color": colour(name), **(styles or {}).get(name, {})}
+        if style["color"] is None:
+            del style["color"]
         (line,) = ax.plot(grid, ced(errors, grid), label=name, **style)
         lines.append(line)
     ax.set_xlim(0, xmax)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("normalised point-to-point error")
-    ax.set_ylabel("fraction of images")
+    ax.set_xlabel(CED_XLABEL)
+    ax.set_ylabel(CED_YLABEL)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    legend_below(ax)
     return lines
 
 
+def ced_panels(panels, width=4.3, height=3.4, title_width=32):
+    """One CED panel per entry of ``{title: {method: per-image errors}}`` (keys starting with
+    "_", e.g. training times, are skipped), side by side, titles wrapped so they never meet.
+    Returns the figure."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), height), squeeze=False)
+    for ax, (title, errors) in zip(axes[0], panels.items()):
+        plot_ced(ax, {k: v for k, v in errors.items() if not str(k).startswith("_")})
+        ax.set_title(textwrap.fill(title, title_width), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+LOSS_UNITS = {"mse": "MSE, crop px²", "l1": "L1, crop px", "wing": "Wing, crop px"}
+
+
 def plot_history(ax, history, title=None):
-    """Training and validation loss per epoch (log scale); returns the lines."""
+    """Training and validation loss per epoch (log scale); returns the lines. The loss's
+    name and unit label the axis when the history says which loss it is (``"loss_name"``)."""
     lines = []
     for key, style in (("loss", "-"), ("val_loss", "--")):
         if history.get(key):
@@ -96,7 +146,8 @@ def plot_history(ax, history, title=None):
             lines += ax.plot(epochs, history[key], style, label=key)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+    name = history.get("loss_name")
+    ax.set_ylabel(f"loss ({LOSS_UNITS.get(name, name)})" if name else "loss")
     if title:
         ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)

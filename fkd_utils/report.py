@@ -1,7 +1,18 @@
 """Accuracy tables from predictions (introduced in notebook 02).
 
 One row per approach, points (68 / 51) and subset, with NME, AUC@0.08 and FR@0.08 in %.
+
+Reference tables: the numbers measured on real faces (``fkd reproduce --profile real`` with the
+shipped weights; notebook 06 with the ``cpu`` profile) are committed as small tables in
+``fkd_utils/resources/reference/`` (numbers only: no image, no prediction), written by
+``fkd report --profile P --reference``, so that a run on synthetic faces can show them beside
+its own (:func:`show_reference`, :func:`reference_ablations`).
 """
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+
 import pandas as pd
 
 from .metrics import evaluate, nme
@@ -139,20 +150,18 @@ def _duration(seconds):
         f"{seconds // 60} min {seconds % 60:02d} s"
 
 
-def device_run_report(profile, compare="cpu", wall_times=None):
+def device_run_report(profile, model_names, compare="cpu", wall_times=None):
     """:func:`device_run_block` from the files a run left under ``paths.home()``:
-    ``results/<profile>/{manifest,results}.json``, ``models/<profile>/*.json`` and, when present,
+    ``results/<profile>/{manifest,results}.json``, the manifests of ``model_names`` and, when present,
     ``results/<compare>/results.json`` (else the ``real`` profile's: the cpu-trained shipped
     weights)."""
     import json
     from . import paths
-    from .pipeline import model_specs
     folder = paths.results_dir(profile)
     manifest = json.loads((folder / "manifest.json").read_text())
     results = json.loads((folder / "results.json").read_text())
-    known = set(model_specs(profile))
     models = {p.stem: json.loads(p.read_text())
-              for p in sorted(paths.models_dir(profile).glob("*.json")) if p.stem in known}
+              for p in paths.model_manifests(profile) if p.stem in set(model_names)}
     reference, name = None, compare
     for candidate in (compare, "real"):
         path = paths.results_dir(candidate) / "results.json"
@@ -160,3 +169,94 @@ def device_run_report(profile, compare="cpu", wall_times=None):
             reference, name = json.loads(path.read_text()), candidate
             break
     return device_run_block(manifest, models, results, reference, name, wall_times)
+
+
+# ---------------------------------------------------------------- reference tables
+
+REFERENCE = "reference"
+
+
+def reference_dir():
+    """The package's folder of reference tables (in a clone: ``fkd_utils/resources/reference``)."""
+    return Path(str(resources.files("fkd_utils") / "resources" / REFERENCE))
+
+
+def write_reference(profile, out_dir=None):
+    """Copy a profile's measured numbers into the reference tables: ``results.json`` (every
+    approach, split, point set and subset: n, NME, AUC, FR) with the run's profile, data and
+    time, and the ablation tables (``*ablations_*.csv``). Returns the files written."""
+    from . import paths
+    folder, out = paths.results_dir(profile), Path(out_dir or reference_dir())
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    results = folder / "results.json"
+    if results.is_file() and json.loads(results.read_text()):  # (a notebook-06-only run has none)
+        manifest_path = folder / "manifest.json"
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        content = {"profile": profile, "data": Path(manifest.get("data_dir", "?")).name,
+                   "made_by": f"fkd reproduce --profile {profile}; fkd report --profile {profile} "
+                              "--reference",
+                   "platform": manifest.get("platform"), "results": json.loads(results.read_text())}
+        written.append(out / f"{profile}_results.json")
+        written[-1].write_text(json.dumps(content, indent=1) + "\n")
+    for table in sorted(folder.glob("*ablations_*.csv")):
+        written.append(out / f"{profile}_{table.name}")
+        shutil.copyfile(table, written[-1])
+    if not written:
+        raise FileNotFoundError(f"{folder}: no results.json or ablation tables to copy; run "
+                                f"'fkd reproduce --profile {profile}' first")
+    return written
+
+
+def reference_results(profile="real"):
+    """The committed reference results of a profile (see :func:`write_reference`), or None."""
+    path = reference_dir() / f"{profile}_results.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def reference_frame(split="validation", points=68, approaches=None, profile="real"):
+    """The reference results as a table like :func:`summary_frame` (all images of a split),
+    labelled in ``frame.attrs["caption"]``; None when no reference exists."""
+    content = reference_results(profile)
+    if content is None:
+        return None
+    results = content["results"]
+    names = [n for n in (approaches or ORDER) if split in results.get(n, {})]
+    rows = [{"approach": label(n), "split": split, "n": results[n][split][str(points)]["all"]["n"],
+             **{col: 100 * results[n][split][str(points)]["all"][key]
+                for col, key in (("NME %", "nme"), ("AUC@0.08 %", "auc"), ("FR@0.08 %", "fr"))}}
+            for n in names]
+    frame = pd.DataFrame(rows).set_index("approach").round(2)
+    frame.attrs["caption"] = (f"reference, real faces: profile `{profile}` on {content['data']}, "
+                              f"{split} split, {points} points (committed numbers, made by "
+                              f"`{content['made_by']}`)")
+    return frame
+
+
+def show_reference(data_dir, split="validation", points=68, approaches=None, profile="real"):
+    """For a notebook measuring synthetic faces: print what the reference is and return the
+    real-face table; on real data, say that the numbers above are real and return None."""
+    from .data import is_synthetic
+    if not is_synthetic(data_dir):
+        print("this run measured real faces: the tables above are the real results")
+        return None
+    frame = reference_frame(split, points, approaches, profile)
+    if frame is None:
+        print(f"no reference tables for profile {profile} in {reference_dir()}")
+        return None
+    print(frame.attrs["caption"])
+    return frame
+
+
+def reference_ablations(name="paper_ablations_selection", profile="cpu"):
+    """A committed ablation table (notebook 06: ``paper_ablations_selection``; notebook 09:
+    ``our_ablations_validation``) as a DataFrame, or None."""
+    path = reference_dir() / f"{profile}_{name}.csv"
+    if not path.is_file():
+        print(f"no reference table {path.name} in {reference_dir()}")
+        return None
+    table = pd.read_csv(path)
+    print(f"reference, real faces: profile `{profile}`, {len(table)} variants trained, made by "
+          f"`fkd reproduce --profile {profile} --data-dir ../shared/data/300w`; "
+          f"`fkd report --profile {profile} --reference`")
+    return table

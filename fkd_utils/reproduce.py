@@ -95,6 +95,31 @@ def run_notebook(notebook, out_dir, parameters, data_hash, force=False, log=prin
     return record
 
 
+#: What an executed notebook must not show: TensorFlow's start-up lines, tf.function
+#: retracing warnings, and paths echoed by a cell's last expression.
+NOISE = {"TensorFlow log line": ("oneDNN custom operations", "absl::InitializeLog",
+                                 "cpu_feature_guard"),
+         "retracing warning": ("triggered tf.function retracing",),
+         "path echo": ("PosixPath(",)}
+
+
+def output_problems(executed):
+    """``(cell index, problem, excerpt)`` for every noisy output of an executed notebook
+    (a path or a notebook node); empty when its outputs are clean."""
+    import nbformat
+    nb = nbformat.read(str(executed), 4) if isinstance(executed, (str, Path)) else executed
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            for problem, needles in NOISE.items():
+                hit = next((n for n in needles if n in text), None)
+                if hit:
+                    at = text.index(hit)
+                    found.append((index, problem, text[max(0, at - 40): at + 80]))
+    return found
+
+
 def package_versions():
     versions = {}
     for name in PACKAGES:
@@ -151,7 +176,7 @@ def cpu_time_estimate(profile="full", reference="cpu"):
     from .pipeline import model_specs
     target, ref = get_profile(profile), get_profile(reference)
     records = {}
-    for path in sorted(paths.models_dir(ref.name).glob("*.json")):
+    for path in paths.model_manifests(ref.name):
         m = json.loads(path.read_text())
         if not all(m.get(k) for k in ("train_time_s", "epochs_run", "fit_images", "input_size")):
             continue

@@ -251,6 +251,9 @@ def fit_model(model, train, val, out_path, epochs, batch_size=16, target="points
         *extra_callbacks,
     ]
     _resume_best(callbacks, str(stem) + ".history.csv", str(stem) + ".backup")
+    if verbose:  # a notebook training several models says which one each block of epochs is
+        print(f"{model.name}: {len(train[0])} training images, up to {epochs + anneal_epochs} "
+              f"epochs, batch {batch_size}")
     if Path(str(stem) + ".backup").is_dir() and verbose:
         done = completed_epochs(str(stem) + ".history.csv")
         print(f"{out_path.stem}: resumed a stopped run from epoch {done + 1}", flush=True)
@@ -293,12 +296,16 @@ def _resume_best(callbacks, csv_path, backup_dir):
 def load_history(model_path):
     """The history saved beside a model (empty dict if none).
 
-    Loss curves come from the CSV log, which spans every resumed run of the fit.
+    Loss curves come from the CSV log, which spans every resumed run of the fit; the model's
+    manifest beside it, when there is one, names the loss (``"loss_name"``).
     """
     stem = str(Path(model_path).with_suffix(""))
     history = {}
+    manifest = Path(stem + ".json")
+    if manifest.is_file():
+        history["loss_name"] = json.loads(manifest.read_text()).get("loss")
     if Path(stem + ".history.json").is_file():
-        history = json.loads(Path(stem + ".history.json").read_text())
+        history.update(json.loads(Path(stem + ".history.json").read_text()))
     if Path(stem + ".history.csv").is_file():
         import csv
         with open(stem + ".history.csv", newline="") as fh:
@@ -312,18 +319,41 @@ def load_history(model_path):
 def predict_targets(model, images, batch_size=64):
     """Model outputs for uint8 images (N, S, S, 3), as float64 numpy.
 
-    ``predict_on_batch`` reuses one compiled function across calls (4x faster than eager calls
-    for the single faces of ``fkd predict``) and works on every Keras backend, but compiles it
-    anew for every new batch size. So the images go in pieces whose sizes are powers of two
+    A compiled function is reused across calls (4x faster than eager calls for the single
+    faces of ``fkd predict``; see :func:`compiled_predict`). On backends that compile anew
+    for every new batch size (JAX), the images go in pieces whose sizes are powers of two
     (``batch_size``-sized pieces, then the rest's binary digits: 70 = 64 + 4 + 2), never
     padded: a model meets at most 7 sizes, whatever the count of faces per photo batch.
     """
     images = np.asarray(images)
     if not len(images):
         return np.zeros((0,) + tuple(model.output_shape[1:]))
-    outputs = [np.asarray(model.predict_on_batch(images[i:j].astype(np.float32) / 255.0))
+    run = compiled_predict(model)
+    outputs = [np.asarray(run(images[i:j].astype(np.float32) / 255.0))
                for i, j in batch_bounds(len(images), batch_size)]
     return np.concatenate(outputs).astype(np.float64)
+
+
+def compiled_predict(model):
+    """The model's inference function, compiled once for every batch size.
+
+    On TensorFlow, Keras' ``predict_on_batch`` traces once per model and again at the second
+    batch size, and TensorFlow counts those traces by the code of Keras' shared step function:
+    predicting with five models in a row (a notebook's region ResNets) reads as "retracing"
+    and logs a warning. Here each model gets one ``tf.function`` over the model object itself
+    (so its traces are counted per model) with a batch dimension of ``None`` (one trace for
+    every batch size). Other backends, and objects that only look like a model, use their
+    ``predict_on_batch``.
+    """
+    if keras.backend.backend() != "tensorflow" or not isinstance(model, keras.Model):
+        return model.predict_on_batch
+    run = model.__dict__.get("_fkd_predict")
+    if run is None:
+        import functools
+        spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)
+        run = tf.function(functools.partial(model, training=False), input_signature=[spec])
+        object.__setattr__(model, "_fkd_predict", run)  # not a Keras-tracked attribute
+    return run
 
 
 def batch_bounds(n, batch_size=64):

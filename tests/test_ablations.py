@@ -46,7 +46,7 @@ def test_input_sizes_come_from_the_profile():
     sizes = ablations.our_settings("cpu")["input size"]
     assert [v["input_size"] for v in sizes.values()] == [96, 128, 160, 224]
     quick = ablations.our_settings(get_profile("quick"))["input size"]
-    assert [v["input_size"] for v in quick.values()] == [48, 64, 96]
+    assert [v["input_size"] for v in quick.values()] == [32, 48]
 
 
 def test_paper_settings_vary_the_end_to_end_model():

@@ -180,3 +180,36 @@ def test_official_indoor_and_outdoor_load(official):
             assert x.shape == y.shape == (701,)
     assert challenge.available(SHARED) == [(s, 68) for s in challenge.SUBSETS]
     assert challenge.default_results_dir() == SHARED.resolve()
+
+
+# ---------------------------------------------------------------- shipped curves
+
+def test_shipped_curves_give_the_published_figures():
+    # no ../shared needed: the package's own copy draws Fig. 7 on a fresh machine
+    curves = challenge.shipped_curves()
+    assert set(curves) == set(challenge.SUBSETS)
+    for subset in challenge.SUBSETS:
+        assert list(curves[subset]) == ["Fan et al.", "Zhou et al.", "Yan et al.", "Deng et al."]
+        for x, y in curves[subset].values():
+            assert x.shape == y.shape == (701,) and x[-1] == pytest.approx(0.35)
+    for alpha in (0.08, 0.10):
+        assert all(ok for *_, ok in challenge.compare_with_published(curves, alpha))
+    assert "Sagonas" in challenge.shipped_citation()
+
+
+def test_shipped_curves_equal_the_official_files(official):
+    shipped = challenge.shipped_curves()
+    for subset, by_method in official.items():
+        for method, (x, y) in by_method.items():
+            np.testing.assert_array_equal(shipped[subset][method][0], x)
+            np.testing.assert_array_equal(shipped[subset][method][1], y)
+
+
+def test_export_round_trips_and_figure_prefers_given_files(tmp_path):
+    (tmp_path / "official").mkdir()
+    folder = _write_all(tmp_path / "official")
+    out = challenge.export_curves(folder, tmp_path / "curves.npz")
+    with np.load(out) as npz:
+        assert npz["y_all"].shape == (701, len(SYNTHETIC)) and "Sagonas" in str(npz["citation"])
+    curves, source = challenge.curves_for_figure(folder)
+    assert list(curves["all"]) == list(SYNTHETIC) and str(folder) in source

@@ -94,8 +94,8 @@ def test_save_fig_writes_under_fkd_home(fkd_home):
     assert paths.figures_dir() == fkd_home / "figures"
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.plot([0, 1], [0, 1])
-    path = plots.save_fig("99_test_figure", fig)
-    assert path == fkd_home / "figures" / "99_test_figure.png"
+    assert plots.save_fig("99_test_figure", fig) is None   # a notebook cell echoes no path
+    path = fkd_home / "figures" / "99_test_figure.png"
     assert path.is_file()
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > 10
@@ -169,3 +169,50 @@ def test_error_lines_join_truth_to_prediction_and_eye_line_is_the_normaliser():
     assert f"{d:.1f} px" in line.get_label()
     # Eq. 1 from the drawn segments equals the package's NME
     assert lengths.mean() / d == pytest.approx(metrics.nme(pred[None], gt[None])[0])
+
+
+def test_each_approach_has_one_colour_in_every_figure():
+    from fkd_utils import challenge, report
+    errors = {report.label(name): np.linspace(0, 0.1, 20) for name in plots.APPROACH_COLOURS}
+    fig, (a, b) = plt.subplots(1, 2)
+    by_label = {ln.get_label(): ln.get_color() for ln in plots.plot_ced(a, errors)}
+    # the same approaches in another figure, in another order and by their short names
+    names = list(reversed(plots.APPROACH_COLOURS))
+    by_name = {ln.get_label(): ln.get_color()
+               for ln in plots.plot_ced(b, {n: np.linspace(0, 0.1, 20) for n in names})}
+    for name in plots.APPROACH_COLOURS:
+        assert by_label[report.label(name)] == by_name[name] == plots.APPROACH_COLOURS[name]
+    assert len(set(plots.APPROACH_COLOURS.values())) == len(plots.APPROACH_COLOURS)
+    x = np.linspace(0, 0.35, 701)
+    winners = challenge.plot_challenge_ced(a, {m: (x, x) for m in plots.WINNER_COLOURS})
+    colours = {ln.get_color() for ln in winners}
+    assert colours == set(plots.WINNER_COLOURS.values())
+    assert not colours & set(plots.APPROACH_COLOURS.values())
+
+
+def test_ced_legend_sits_below_the_axes_and_axes_say_their_units():
+    fig, ax = plt.subplots()
+    plots.plot_ced(ax, {"1. end-to-end": [0.01, 0.05], "oracle": [0.02]})
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert legend.y1 <= ax.get_window_extent().y0      # under the axes: off the curves
+    assert legend.y1 <= ax.xaxis.label.get_window_extent().y0   # and under the axis label
+    assert "outer-eye-corner" in ax.get_xlabel() and ax.get_ylabel() == "fraction of images"
+
+
+def test_ced_panels_titles_do_not_overlap():
+    errors = {"a": np.linspace(0, 0.1, 9), "b": np.linspace(0, 0.05, 9), "_time_s": {}}
+    titles = ["head and schedule, full budget (cascade stage 2)", "target standardisation",
+              "a long setting name that would run into its neighbour's title"]
+    fig = plots.ced_panels({t: errors for t in titles})
+    fig.canvas.draw()
+    boxes = [ax.title.get_window_extent() for ax in fig.axes]
+    for left, right in zip(boxes, boxes[1:]):
+        assert left.x1 < right.x0
+    assert all(len(ax.get_lines()) == 2 for ax in fig.axes)     # "_time_s" is not a curve
+
+
+def test_plot_history_names_the_loss_and_its_unit():
+    fig, ax = plt.subplots()
+    plots.plot_history(ax, {"loss": [2.0, 1.0], "loss_name": "l1"})
+    assert ax.get_ylabel() == "loss (L1, crop px)" and ax.get_xlabel() == "epoch"

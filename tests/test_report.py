@@ -86,3 +86,57 @@ def test_device_run_block_names_the_device_times_and_the_reference():
     assert "| end_to_end | 1 x cuda:0 | 23 | 0 min 41 s | 1130.5 |" in text
     assert "| 1. end-to-end | 330 | 5.12 | 7.55 | 40.1 | 15.4 | 2.1 | 29.1 |" in text
     assert "| ours_new | 330 | 4.00 |  | 50.0 |  | 1.0 |  |" in text     # no reference row
+
+
+def test_reference_tables_round_trip_and_label_themselves(fkd_home, tmp_path, capsys):
+    folder = paths.results_dir("full")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(_results()))
+    (folder / "manifest.json").write_text(json.dumps({"data_dir": "/somewhere/300w"}))
+    pd.DataFrame({"setting": ["optimizer"], "variant": ["sgd"], "NME %": [9.5]}).to_csv(
+        folder / "paper_ablations_selection.csv", index=False)
+    try:
+        written = report.write_reference("full", tmp_path)
+    finally:
+        for f in folder.iterdir():
+            f.unlink()
+    assert sorted(p.name for p in written) == ["full_paper_ablations_selection.csv",
+                                               "full_results.json"]
+    content = json.loads((tmp_path / "full_results.json").read_text())
+    assert content["results"] == _results() and content["data"] == "300w"
+
+
+def test_committed_reference_is_the_real_profile_on_real_faces(capsys):
+    frame = report.reference_frame("validation", 68, ["mean_shape", "end_to_end", "cascade"])
+    if frame is None:
+        pytest.skip("no reference tables committed yet (fkd report --profile real --reference)")
+    assert list(frame.index) == ["mean shape (baseline)", "1. end-to-end", "ours: cascade (3 stages)"]
+    assert "real faces" in frame.attrs["caption"] and "profile `real`" in frame.attrs["caption"]
+    # learning shows on real faces: both approaches far below the mean shape's error
+    nme = frame["NME %"]
+    assert nme["ours: cascade (3 stages)"] < nme["1. end-to-end"] < nme["mean shape (baseline)"]
+
+
+def test_show_reference_only_beside_synthetic_runs(tiny_data, tmp_path, capsys):
+    real_looking = tmp_path / "real"
+    real_looking.mkdir()
+    assert report.show_reference(real_looking) is None
+    assert "real faces" in capsys.readouterr().out
+    shown = report.show_reference(tiny_data)
+    if shown is not None:
+        assert "reference, real faces" in capsys.readouterr().out
+
+
+def test_fkd_report_fills_the_fig5_block(fkd_home, tmp_path):
+    folder = paths.results_dir("full")
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"setting": ["optimizer"], "variant": ["sgd"], "NME %": [9.5]}).to_csv(
+        folder / "paper_ablations_selection.csv", index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- fig5:full:begin -->\n<!-- fig5:full:end -->\n")
+    try:
+        assert cli.main(["report", "--profile", "full", "--readme", str(readme)]) == 0
+    finally:
+        for f in folder.iterdir():
+            f.unlink()
+    assert "| optimizer | sgd | 9.50 |" in readme.read_text()

@@ -44,6 +44,34 @@ def test_up_to_date_notebooks_are_skipped_unless_forced(tmp_path):
     assert nb.read_text().count("x = 3") == 0  # the source notebook is never written over
 
 
+def test_output_problems_finds_log_lines_retracing_and_path_echoes():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import keras", outputs=[nbformat.v4.new_output(
+            "stream", name="stderr", text="I0000 port.cc:153] oneDNN custom operations are on.")]),
+        nbformat.v4.new_code_cell("fit()", outputs=[nbformat.v4.new_output(
+            "stream", name="stderr", text="WARNING: 5 out of the last 9 calls to <function f> "
+                                          "triggered tf.function retracing. Tracing is expensive")]),
+        nbformat.v4.new_code_cell("save_fig('x')", outputs=[nbformat.v4.new_output(
+            "execute_result", data={"text/plain": "PosixPath('/x/figures/02_ced.png')"},
+            execution_count=3)]),
+        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output(
+            "stream", name="stdout", text="end_to_end: 216 training images\nEpoch 1/12\n")])])
+    assert [(i, problem) for i, problem, _ in reproduce.output_problems(nb)] == [
+        (0, "TensorFlow log line"), (1, "retracing warning"), (2, "path echo")]
+
+
+@pytest.mark.parametrize("name", [p.name for p in reproduce.notebooks()])
+def test_executed_quick_notebooks_are_clean(name):
+    """The executed copies of the last quick run (the tests' own, else the clone's runs/quick/)
+    show no noise."""
+    found = [d / name for d in (paths.runs_dir("quick"), paths.PROJECT_ROOT / "runs" / "quick")
+             if (d / name).is_file()]
+    if not found:
+        pytest.skip(f"{name}: no executed copy (run 'fkd reproduce --profile quick')")
+    executed = found[0]
+    assert reproduce.output_problems(executed) == []
+
+
 @pytest.mark.slow
 def test_quick_reproduction_of_every_notebook():
     lines = []
@@ -55,6 +83,12 @@ def test_quick_reproduction_of_every_notebook():
             table = results[approach][split]
             assert set(table) == {"68", "51"} and table["68"]["all"]["n"] > 0
     assert set(results["end_to_end"]["test"]["68"]) == {"all", "indoor", "outdoor"}
+    # a first run that teaches: end to end and our cascade learn, well past the mean shape
+    nme = {a: results[a]["validation"]["68"]["all"]["nme"] for a in ("mean_shape", "end_to_end",
+                                                                     "cascade")}
+    assert nme["cascade"] < nme["end_to_end"] < 0.8 * nme["mean_shape"], nme
+    for nb in reproduce.notebooks():
+        assert reproduce.output_problems(paths.runs_dir("quick") / nb.name) == [], nb.name
     for fig in ("01_preprocessed_examples", "02_ced", "04_fig6_ced_approaches",
                 "05_fig7_challenge_ced", "06_fig5_ablations"):
         assert (paths.figures_dir() / f"{fig}.png").is_file(), fig

@@ -279,3 +279,15 @@ def test_data_parallel_on_tensorflow_mirrors_the_model(tmp_path):
     assert run["used"] == ["/device:CPU:0", "/device:CPU:1"]
     assert [d.rsplit("/", 1)[-1] for d in run["held_by"]] == ["device:CPU:0", "device:CPU:1"]
     assert len(run["loss"]) == 2 and all(np.isfinite(run["loss"])) and run["points"] == [8, 136]
+
+
+def test_predicting_with_many_models_traces_each_once_without_retracing_warnings(caplog):
+    images = np.random.default_rng(0).integers(0, 256, (70, 32, 32, 3), dtype=np.uint8)
+    models = [build_resnet(32, 8, stages=((8, 1, 1),), name=f"m{i}") for i in range(6)]
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for model in models * 2:  # like a notebook's region ResNets, on two splits
+            for n in (70, 3, 1):
+                train.predict_targets(model, images[:n])
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+    if keras.backend.backend() == "tensorflow":
+        assert all(train.compiled_predict(m).experimental_get_tracing_count() == 1 for m in models)
