@@ -40,9 +40,10 @@ PROFILES = {
     # gave the later stages crops around a too small shape, unlike any they were trained on: the
     # cascade ended worse than the mean shape (53 %). 48 px (0.56x the pixels) and batch 8 buy
     # 12 epochs of 28 steps: approach 1 alone 12.4 %, the cascade's stage 1 after 8 epochs
-    # 11.9 % (validation split).
+    # 11.9 % (validation split). The ablation grids (notebooks 06 and 09: 35 trainings) get one
+    # epoch each: two did not separate their variants either, and kept the run over 10 minutes.
     "quick": Profile("quick", image_size=48, region_size=24, epochs=12, batch_size=8,
-                     patience=12, ablation_epochs=2, ablation_batch_sizes=(8, 32),
+                     patience=12, ablation_epochs=1, ablation_batch_sizes=(8, 32),
                      ablation_input_sizes=(32, 48),
                      description="CI and first contact: embedded synthetic data, 48 px, 12 epochs"),
     "cpu": Profile("cpu", image_size=128, region_size=64, epochs=30, patience=6,
