@@ -64,6 +64,7 @@ def untrained_weights(tmp_path_factory):
     import json
     import numpy as np
     from fkd_utils import landmarker, pipeline
+    from fkd_utils.profiles import get_profile
     from fkd_utils.models import build_resnet
     from fkd_utils.train import target_size
     out = tmp_path_factory.mktemp("weights")
@@ -80,7 +81,9 @@ def untrained_weights(tmp_path_factory):
         for path in landmarker.export_model(model, out, name):
             files[path.name] = landmarker.sha256(path)
         described[name] = {"input_size": spec.input_size, "outputs": outputs}
-    manifest = {"profile": "quick", "image_size": 64, "region_size": 32, "face_margin": 0.2,
+    quick = get_profile("quick")
+    manifest = {"profile": "quick", "image_size": quick.image_size,
+                "region_size": quick.region_size, "face_margin": quick.face_margin,
                 "models": described, "files": files,
                 "detector_calibration": {"hog": {"dx": 0.0, "dy": 0.1, "scale": 0.9, "n": 1}}}
     (out / "manifest.json").write_text(json.dumps(manifest))
