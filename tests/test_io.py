@@ -297,6 +297,10 @@ def _save(tmp_path, image, name, **kwargs):
     return path
 
 
+def _grey_over_one(a):
+    return np.maximum(_grey(a), 2)
+
+
 # Each mode: (how to write a file from an RGB array, what the decoder must return), the
 # expectation computed independently of PIL's own conversions.
 MODES = {
@@ -313,8 +317,11 @@ MODES = {
         _grey(a), 255)], -1), "LA"), "la.png"), lambda a: np.repeat(_grey(a)[..., None], 3, -1)),
     "I;16": (lambda t, a: _save(t, Image.fromarray(_grey(a).astype(np.uint16) * 257), "i16.png"),
              lambda a: np.repeat(_grey(a)[..., None], 3, -1)),
-    "F 0-255": (lambda t, a: _save(t, Image.fromarray(_grey(a).astype(np.float32), "F"), "f.tif"),
-                lambda a: np.repeat(_grey(a)[..., None], 3, -1)),
+    # (a float image whose values all lie in [0, 1] is read as 0-1: the two cannot be told
+    # apart, so the 0-255 case keeps a value above 1)
+    "F 0-255": (lambda t, a: _save(t, Image.fromarray(_grey_over_one(a).astype(np.float32), "F"),
+                                   "f.tif"),
+                lambda a: np.repeat(_grey_over_one(a)[..., None], 3, -1)),
     "F 0-1": (lambda t, a: _save(t, Image.fromarray(_grey(a).astype(np.float32) / 255, "F"),
                                  "f1.tif"), lambda a: np.repeat(_grey(a)[..., None], 3, -1)),
     "GIF one frame": (lambda t, a: _save(t, Image.fromarray(_grey(a)), "one.gif"),

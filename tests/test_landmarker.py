@@ -13,6 +13,7 @@ from fkd_utils import landmarker, pipeline
 from fkd_utils.crop import face_crop
 from fkd_utils.io import DataError
 from fkd_utils.models import build_resnet
+from fkd_utils.profiles import get_profile
 from fkd_utils.train import target_size
 
 
@@ -42,7 +43,7 @@ def test_tampered_or_mismatched_weights_are_refused(weights, tmp_path):
         landmarker.Landmarker(bad)
     with open(bad / "cascade_stage2.weights.npz", "ab") as fh:
         fh.write(b"x")
-    manifest["models"]["cascade_stage1"]["input_size"] = 64
+    manifest["models"]["cascade_stage1"]["input_size"] = get_profile("quick").image_size
     (bad / "manifest.json").write_text(json.dumps(manifest))
     landmarker.Landmarker(bad)  # the default runs stage 1 only: stage 2 is not read
     with pytest.raises(DataError, match="sha256 does not match"):
@@ -65,7 +66,7 @@ def test_cascade_runs_only_the_stages_asked_for(weights):
     two = landmarker.Landmarker(weights, stages=2)
     assert sorted(n for n in two.models if n.startswith("cascade_stage")) == ["cascade_stage1", "cascade_stage2"]
     assert sorted(n for n in two.models if "region" in n) == sorted(pipeline.CASCADE_REGIONS.values())
-    crop, transform, _ = face_crop(image, box[0], 64)
+    crop, transform, _ = face_crop(image, box[0], get_profile("quick").image_size)
     faces = {"images": np.round(crop[None] * 255).astype(np.uint8), "transforms": transform[None]}
     _, shapes = pipeline.predict_cascade(full.models, faces, [image], stages=2)
     assert len(shapes) == 2
