@@ -79,14 +79,19 @@ def backend_devices(backend):
     return [{"kind": "cpu", "name": backend, "id": "cpu"}]
 
 
-def versions():
-    found = {"python": platform.python_version()}
-    for name in VERSIONED:
+def installed_versions(names):
+    """``{distribution: version}`` for those of ``names`` that are installed."""
+    found = {}
+    for name in names:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
     return found
+
+
+def versions():
+    return {"python": platform.python_version(), **installed_versions(VERSIONED)}
 
 
 def info():

@@ -10,10 +10,10 @@ import json
 import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 from . import paths
+from .devices import installed_versions
 from .profiles import get_profile
 
 NOTEBOOKS_DIR = paths.PROJECT_ROOT / "notebooks"
@@ -121,13 +121,7 @@ def output_problems(executed):
 
 
 def package_versions():
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
+    return installed_versions(PACKAGES)
 
 
 def collect_results(profile, data_dir):
