@@ -9,7 +9,7 @@ PROFILE ?= quick
 DATA_DIR ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install reproduce test test-fast test-browser chromium clean-runs
+.PHONY: install reproduce test test-fast test-browser chromium clean-runs release-weights
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ test-browser: $(STAMP) chromium
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
+
+# The weights fkd predict will ship (profile release: the cpu models trained further, hours on
+# 2 cores): every epoch is a resume point, so rerun after an interruption to continue.
+release-weights: $(STAMP)
+	$(VENV)/bin/fkd train --profile release --data-dir $(or $(DATA_DIR),../shared/data/300w) \
+	  --approach cascade --out weights/release
 
 clean-runs:
 	rm -rf runs results figures/*.png

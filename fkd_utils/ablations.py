@@ -57,7 +57,8 @@ def our_settings(profile):
         "target standardisation": {"standardised": {}, "raw pixels": {"standardize": False}},
         "input size": {f"{s} px": {"input_size": s}
                        for s in sorted({p.image_size, *p.ablation_input_sizes})},
-        "precision": {"mixed bfloat16": {}, "float32": {"precision": "float32"}},
+        "precision": {"mixed bfloat16": {"precision": "mixed_bfloat16"},
+                      "float32": {"precision": "float32"}},
     }
 
 
@@ -69,8 +70,10 @@ FULL_BUDGET = "head and schedule, full budget (cascade stage 2)"
 
 
 def our_setting_names(profile):
-    """Notebook 09's settings, in order."""
-    return list(our_settings(profile)) + [FULL_BUDGET]
+    """Notebook 09's settings, in order: every one, or those the profile names."""
+    p = get_profile(profile)
+    names = list(our_settings(p)) + [FULL_BUDGET]
+    return [n for n in names if p.our_ablations is None or n in p.our_ablations]
 
 
 def _plan(setting, profile):

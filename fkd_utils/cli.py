@@ -207,6 +207,7 @@ def cmd_report(args):
                               + markdown_table(results, split, points))
         if blocks:  # (a notebook-09-only run saves no predictions)
             _report_block("\n\n".join(blocks), args, f"results:{args.profile}")
+        _pose_block(args, manifest.get("data_dir"), source)
     if ablations:
         import pandas as pd
         from .report import frame_markdown
@@ -227,11 +228,38 @@ def cmd_report(args):
     return 0
 
 
+def _pose_block(args, data_dir, source):
+    """NME by head turn and on the worst 5 % of faces, from the saved per-image predictions
+    (they need the data set's true points: without it the block is skipped, saying why)."""
+    from pathlib import Path
+
+    from . import paths
+    from .pipeline import load_saved
+    from .report import frame_markdown, pose_frame
+    split = "validation"
+    if split not in args.splits:
+        return
+    if not data_dir or not Path(data_dir).is_dir():
+        print(f"pose table skipped: the data set {data_dir} is not here", file=sys.stderr)
+        return
+    predictions = load_saved(args.profile, data_dir, split)
+    if not predictions:
+        return
+    folder = paths.results_dir(args.profile)
+    text = (f"*{split} split, 68 points, NME % by head turn (yaw estimated from the true points) "
+            f"and on each approach's worst 5 % of images — {source(folder / 'results.json')}*"
+            f"\n\n" + frame_markdown(pose_frame(predictions)))
+    _report_block(text, args, f"pose:{args.profile}")
+
+
 def _report_block(text, args, key):
     from .report import update_readme
     print(text)
     if args.readme:
-        update_readme(args.readme, key, text)
+        try:
+            update_readme(args.readme, key, text)
+        except ValueError as error:  # a README without that block: the table is printed only
+            print(f"{error}: printed only", file=sys.stderr)
 
 
 def cmd_info(args):

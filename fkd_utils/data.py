@@ -262,19 +262,19 @@ def default_data_dir(counts="default", seed=0):
 def data_dir_for(data_dir, profile):
     """``data_dir`` itself, or for an empty value the profile's default data.
 
-    The ``real`` profile defaults to ``../shared/data/300w`` when present; others to the
-    embedded synthetic set.
+    The ``real`` and ``release`` profiles default to ``../shared/data/300w`` when present;
+    others to the embedded synthetic set.
     """
     from .paths import real_300w_dir
     from .profiles import get_profile
     if data_dir:
         return resolve_data_dir(data_dir)
     p = get_profile(profile)
-    if p.name == "real":
+    if p.name in ("real", "release"):
         real = real_300w_dir()
         if real is None:
-            raise DataError("profile 'real' needs real 300-W: pass data_dir (../shared/data/300w "
-                            "is absent here)")
+            raise DataError(f"profile '{p.name}' needs real 300-W: pass data_dir "
+                            "(../shared/data/300w is absent here)")
         return real
     return default_data_dir(p.synthetic_counts)
 

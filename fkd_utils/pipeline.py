@@ -37,6 +37,13 @@ from .train import (REGION_MARGIN, compile_model, data_parallel, fit_model, pred
 APPROACHES = ("end_to_end", "region", "box", "oracle")
 OUR_APPROACHES = ("cascade",)
 FACE_AUGMENT = AugmentConfig()
+#: The release profile's face models: shift and scale jitter as wide as the spread of fkd
+#: predict's own calibrated HOG boxes around the 300-W boxes (every 4th training image, 487
+#: matched: centre std 0.086 / 0.056 of the box side in x / y, log-scale std 0.090;
+#: benchmarks/detector_residuals.py). A box shift is the face's shift in the crop (1.4 box
+#: sides): std 0.061 of the crop in x, a uniform range of +-0.106; scale std 0.09 (truncated
+#: normal of std 0.1 x 0.88).
+DETECTOR_AUGMENT = AugmentConfig(translate=0.1, scale=0.1)
 #: Region crops: no flip for the eyes (a flipped right eye is a left eye), gentler geometry.
 EYE_AUGMENT = AugmentConfig(rotation=10.0, shear=0.05, scale=0.05, translate=0.04, flip=0.0)
 CENTRE_AUGMENT = AugmentConfig(rotation=10.0, shear=0.05, scale=0.05, translate=0.04, flip=0.5)
@@ -113,7 +120,11 @@ def model_specs(profile):
         specs[name] = ModelSpec(name, "points", p.image_size, augment=REFINE_AUGMENT,
                                 crop="points", margin=margin, **ours)
     for region, name in CASCADE_REGIONS.items():
-        specs[name] = replace(specs[f"region_{region}"], name=name, **ours)
+        own = ours if p.cascade_own_regions else {}   # else notebook 03's model, as it is
+        specs[name] = replace(specs[f"region_{region}"], name=name, **own)
+    if p.detector_augment:
+        specs = {name: replace(spec, augment=DETECTOR_AUGMENT) if spec.augment == FACE_AUGMENT
+                 else spec for name, spec in specs.items()}
     return specs
 
 
@@ -245,6 +256,21 @@ def _shipped_model(profile, name):
     return import_model(folder, name, read_weights_manifest(folder))
 
 
+def warm_start(model, weights, spec):
+    """Copy the shipped model of the same name (``weights/<weights>/``) into a freshly built
+    ``model``: the release profile trains the cpu profile's models further."""
+    start = _shipped_model(weights, spec.name)
+    if start is None:
+        raise DataError(f"weights/{weights}/{spec.name}: no shipped model to start from")
+    check_model(start, spec, f"weights/{weights}/{spec.name}")
+    values = start.get_weights()
+    shapes = [tuple(v.shape) for v in model.get_weights()]
+    if shapes != [tuple(v.shape) for v in values]:
+        raise DataError(f"weights/{weights}/{spec.name}: its layers differ from the model "
+                        f"{spec.name} of this profile; cannot start from it")
+    model.set_weights(values)
+
+
 def retrain_hint(name):
     """How to retrain one model, for error messages: the command line and the API."""
     return (f"retrain this model alone: fkd train --retrain {name} (or fkd reproduce "
@@ -293,6 +319,10 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
     """
     import keras
     p = get_profile(profile)
+    if not p.cascade_own_regions and name in CASCADE_REGIONS.values() and specs is None:
+        region = f"region_{next(r for r, n in CASCADE_REGIONS.items() if n == name)}"
+        retrain = True if wants_retrain(retrain, name) else retrain
+        return get_model(region, p, data_dir, retrain, verbose, seed, epochs=epochs)
     spec = (specs or model_specs(p))[name]
     retrain = wants_retrain(retrain, name)
     fingerprint = data_fingerprint(data_dir)
@@ -328,6 +358,8 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
                              spec.dense_layers, precision=spec.precision, target_mean=mean,
                              target_std=std, name=name)
         compile_model(model, spec.loss, learning_rate, spec.optimizer)
+        if p.warm_start:  # (a resumed run then restores its own later state over these)
+            warm_start(model, p.warm_start, spec)
         history = fit_model(model, fit, select, path, epochs, batch, spec.target, spec.augment,
                             p.patience, seed, verbose, p.steps_per_epoch,
                             reduce_lr=spec.reduce_lr, anneal_epochs=spec.anneal_epochs(epochs))

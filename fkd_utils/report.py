@@ -56,6 +56,28 @@ def errors_by_approach(predictions, points=68):
     return {label(name): nme(pred.points, pred.gt, points) for name, pred in predictions.items()}
 
 
+def pose_frame(predictions, points=68, worst=0.05, bins=None):
+    """NME (%) of each approach by head turn and on its hardest faces: one row per approach,
+    columns ``all``, one per |yaw| bin (yaw estimated from the true points, see
+    :mod:`fkd_utils.pose`; the header gives each bin's image count) and ``worst 5 %`` (the mean
+    NME of that approach's own worst ``worst`` fraction of the images)."""
+    import numpy as np
+    from .pose import YAW_BINS, yaw_bin_labels, yaw_bins, yaw_degrees
+    bins = bins or YAW_BINS
+    rows = []
+    for name, pred in predictions.items():
+        errors = nme(pred.points, pred.gt, points)
+        which = yaw_bins(yaw_degrees(pred.gt), bins)
+        row = {"approach": label(name), "all": 100 * np.mean(errors)}
+        for k, text in enumerate(yaw_bin_labels(bins)):
+            row[f"yaw {text}° ({int(np.sum(which == k))})"] = (
+                100 * np.mean(errors[which == k]) if np.any(which == k) else np.nan)
+        hardest = np.sort(errors)[-max(1, int(np.ceil(worst * len(errors)))):]
+        row[f"worst {100 * worst:g} %"] = 100 * np.mean(hardest)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def markdown_table(results, split, points=68):
     """A Markdown table (one row per approach) from ``results.json`` content."""
     lines = ["| approach | images | NME % | AUC@0.08 % | FR@0.08 % |", "|---|---|---|---|---|"]

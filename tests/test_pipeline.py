@@ -1,4 +1,6 @@
 """The approaches' plumbing: region crop -> merge round trip, stored models, prediction files."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -39,7 +41,7 @@ def test_region_crop_outside_the_image_is_moved_inside_and_counted():
 
 
 def test_every_profile_has_every_model_and_unknown_profiles_fail():
-    for name in ("quick", "cpu", "full", "real"):
+    for name in ("quick", "cpu", "full", "real", "release"):
         specs = pipeline.model_specs(name)
         assert set(pipeline.models_for(pipeline.APPROACHES + pipeline.OUR_APPROACHES)) <= set(specs)
     with pytest.raises(ValueError, match="unknown profile"):
@@ -106,3 +108,56 @@ def test_region_boxes_used_are_the_crops_squares_and_are_saved(tmp_path):
     assert set(got) == {"face_boxes", "region_boxes"}
     plain = pipeline.save_predictions(tmp_path / "q.npz", ids, gt)
     assert pipeline.load_boxes(plain, ["a"]) == {}
+
+
+def test_the_quick_profile_blends_its_cascade_with_notebook_03s_regions():
+    quick, cpu = pipeline.model_specs("quick"), pipeline.model_specs("cpu")
+    for region, name in pipeline.CASCADE_REGIONS.items():
+        assert quick[name] == replace(quick[f"region_{region}"], name=name)   # renamed only
+        assert cpu[name].head == "integral" != cpu[f"region_{region}"].head
+
+
+def test_a_quick_cascade_region_is_notebook_03s_model(monkeypatch):
+    asked = []
+    real_get_model = pipeline.get_model
+
+    def spy(name, *args, **kwargs):
+        asked.append((name, args[2] if len(args) > 2 else kwargs.get("retrain")))
+        if name.startswith("region_"):
+            return "the region model"
+        return real_get_model(name, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "get_model", spy)
+    got = real_get_model("cascade_region_mouth", "quick", "unused", {"cascade_region_mouth"})
+    assert got == "the region model" and asked == [("region_mouth", True)]
+
+
+def test_the_release_profile_widens_the_face_models_jitter_and_keeps_the_rest():
+    release, cpu = pipeline.model_specs("release"), pipeline.model_specs("cpu")
+    assert release["cascade_stage1"].augment == pipeline.DETECTOR_AUGMENT
+    assert release["end_to_end"].augment == pipeline.DETECTOR_AUGMENT
+    wider = pipeline.DETECTOR_AUGMENT
+    assert wider.translate > cpu["cascade_stage1"].augment.translate
+    assert wider.scale > cpu["cascade_stage1"].augment.scale
+    for name in ("cascade_stage2", "cascade_region_mouth", "region_nose"):
+        assert release[name] == cpu[name]      # refiners and regions: unchanged
+    assert get_profile("release").image_size == get_profile("cpu").image_size
+
+
+def test_warm_start_copies_the_shipped_model_exactly():
+    from fkd_utils.models import build_resnet
+    from fkd_utils.train import target_size
+    spec = pipeline.model_specs("release")["cascade_region_nose"]
+    n = target_size(spec.target)
+    # the spec's own precision: the shipped model computes in it too (its saved policy)
+    model = build_resnet(spec.input_size, n, spec.stages, spec.head, spec.dense_layers,
+                         precision=spec.precision, target_mean=np.zeros(n), target_std=np.ones(n))
+    pipeline.warm_start(model, "real", spec)
+    shipped = pipeline._shipped_model("real", spec.name)
+    x = np.random.default_rng(0).integers(0, 255, (2, spec.input_size, spec.input_size, 3))
+    x = x.astype("uint8")
+    np.testing.assert_allclose(np.asarray(model(x, training=False)),
+                               np.asarray(shipped(x, training=False)), atol=1e-4)
+    other = build_resnet(spec.input_size, n, spec.stages, "paper", spec.dense_layers)
+    with pytest.raises(DataError, match="layers differ"):
+        pipeline.warm_start(other, "real", spec)

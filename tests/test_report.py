@@ -2,6 +2,7 @@
 in place; ``fkd report`` fills the results and ablation blocks from the files."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -37,21 +38,29 @@ def test_update_readme_replaces_only_its_block(tmp_path):
         report.update_readme(readme, "y", "text")
 
 
-def test_fkd_report_fills_results_and_ablation_blocks(fkd_home, tmp_path, capsys):
+def _report_full(tmp_path, readme_text, write_results):
+    """``fkd report --profile full --readme`` over results written by ``write_results(folder)``;
+    the results folder is emptied afterwards. Returns the README's new text."""
     folder = paths.results_dir("full")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps(_results()))
-    pd.DataFrame({"setting": ["loss"], "variant": ["L1"], "NME %": [5.25]}).to_csv(
-        folder / "our_ablations_validation.csv", index=False)
+    write_results(folder)
     readme = tmp_path / "README.md"
-    readme.write_text("<!-- results:full:begin -->\n<!-- results:full:end -->\n"
-                      "<!-- ablations:full:begin -->\n<!-- ablations:full:end -->\n")
+    readme.write_text(readme_text)
     try:
         assert cli.main(["report", "--profile", "full", "--readme", str(readme)]) == 0
     finally:
         for f in folder.iterdir():
             f.unlink()
-    text = readme.read_text()
+    return readme.read_text()
+
+
+def test_fkd_report_fills_results_and_ablation_blocks(fkd_home, tmp_path, capsys):
+    def write(folder):
+        (folder / "results.json").write_text(json.dumps(_results()))
+        pd.DataFrame({"setting": ["loss"], "variant": ["L1"], "NME %": [5.25]}).to_csv(
+            folder / "our_ablations_validation.csv", index=False)
+    text = _report_full(tmp_path, "<!-- results:full:begin -->\n<!-- results:full:end -->\n"
+                        "<!-- ablations:full:begin -->\n<!-- ablations:full:end -->\n", write)
     assert "| ours: cascade (3 stages) | 10 | 4.12 | 50.0 | 10.0 |" in text
     assert "| loss | L1 | 5.25 |" in text and "notebook 09, validation split" in text
     assert "test split, 51 points" in text   # every split present in the results
@@ -128,15 +137,43 @@ def test_show_reference_only_beside_synthetic_runs(tiny_data, tmp_path, capsys):
 
 
 def test_fkd_report_fills_the_fig5_block(fkd_home, tmp_path):
-    folder = paths.results_dir("full")
-    folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"setting": ["optimizer"], "variant": ["sgd"], "NME %": [9.5]}).to_csv(
-        folder / "paper_ablations_selection.csv", index=False)
-    readme = tmp_path / "README.md"
-    readme.write_text("<!-- fig5:full:begin -->\n<!-- fig5:full:end -->\n")
-    try:
-        assert cli.main(["report", "--profile", "full", "--readme", str(readme)]) == 0
-    finally:
-        for f in folder.iterdir():
-            f.unlink()
-    assert "| optimizer | sgd | 9.50 |" in readme.read_text()
+    text = _report_full(tmp_path, "<!-- fig5:full:begin -->\n<!-- fig5:full:end -->\n",
+                        lambda folder: pd.DataFrame(
+                            {"setting": ["optimizer"], "variant": ["sgd"], "NME %": [9.5]}
+                        ).to_csv(folder / "paper_ablations_selection.csv", index=False))
+    assert "| optimizer | sgd | 9.50 |" in text
+
+
+def _shifted(gt, fraction):
+    """``gt`` with every point moved right by ``fraction`` of its outer-eye-corner distance:
+    an NME of exactly ``fraction``."""
+    from fkd_utils.metrics import interocular
+    return gt + np.stack([interocular(gt[None])[0] * fraction, 0.0])
+
+
+def test_pose_frame_bins_faces_by_yaw_and_averages_the_worst():
+    from fkd_utils import pipeline
+    from fkd_utils.synthetic import mean_face_shape
+    frontal = mean_face_shape() * 200 + 300
+    turned = frontal.copy()
+    turned[30, 0] = frontal[0, 0] + 0.75 * (frontal[16, 0] - frontal[0, 0])   # yaw 30 degrees
+    gt = np.stack([frontal, turned])
+    points = np.stack([_shifted(frontal, 0.02), _shifted(turned, 0.06)])
+    pred = pipeline.Prediction("cascade", "validation", np.array(["a", "b"]), points,
+                               np.array(["x", "x"]), gt)
+    row = report.pose_frame({"cascade": pred}, worst=0.5).iloc[0]
+    assert row["approach"] == "ours: cascade (3 stages)"
+    assert row["all"] == pytest.approx(4.0)
+    assert row["yaw 0-15° (1)"] == pytest.approx(2.0)
+    assert row["yaw 30-45° (1)"] == pytest.approx(6.0)
+    assert np.isnan(row["yaw 15-30° (0)"]) and np.isnan(row["yaw 45-90° (0)"])
+    assert row["worst 50 %"] == pytest.approx(6.0)
+
+
+def test_fkd_report_prints_a_block_the_readme_lacks(fkd_home, tmp_path, capsys):
+    text = _report_full(tmp_path, "no blocks here\n", lambda folder: (
+        folder / "results.json").write_text(json.dumps(_results())))
+    out = capsys.readouterr()
+    assert "| ours: cascade (3 stages) | 10 | 4.12 |" in out.out
+    assert "no '<!-- results:full:begin -->'" in out.err and "printed only" in out.err
+    assert text == "no blocks here\n"

