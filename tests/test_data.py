@@ -301,3 +301,12 @@ def test_every_real_sample_has_a_box_around_its_points(real_300w):
         pts = read_pts(s.pts_path)
         np.testing.assert_allclose(boxes[s.id]["bb_ground_truth"], data.points_box(pts),
                                    atol=0.01, err_msg=s.id)
+
+
+@pytest.mark.parametrize("profile", ["real", "release"])
+def test_real_face_profiles_say_they_need_300w_when_it_is_absent(monkeypatch, profile):
+    from fkd_utils import paths
+    from fkd_utils.data import data_dir_for
+    monkeypatch.setattr(paths, "real_300w_dir", lambda: None)
+    with pytest.raises(DataError, match=f"profile '{profile}' needs real 300-W: pass data_dir"):
+        data_dir_for("", profile)
