@@ -1,4 +1,5 @@
-"""Head turn (yaw) estimated from a face's 68 true points, for error breakdowns by pose.
+"""Head turn (yaw) estimated from a face's 68 true points, for error breakdowns by pose
+(notebook 08 and the README's pose table).
 
 300-W gives no head pose, and no 3D face model ships with the project, so the yaw here is a
 proxy read from the 2D markup: after removing the roll (the line through the two eyes' centres
