@@ -462,10 +462,11 @@ def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True
     return summary
 
 
-def predict_split_from_files(landmarker, data_dir, split, name=None):
-    """``fkd predict`` end to end on a split's image files: its own detector finds the faces;
-    the detection overlapping the 300-W box is scored (images where it finds none fall back
-    to the 300-W detector box, counted in ``info["fallbacks"]``). Returns a Prediction."""
+def predict_split_from_files(landmarker, data_dir, split, name=None, samples=None):
+    """``fkd predict`` end to end on a split's image files (or on ``samples`` of it): its own
+    detector finds the faces; the detection overlapping the 300-W box is scored (images where
+    it finds none fall back to the 300-W detector box, counted in ``info["fallbacks"]``).
+    Returns a Prediction."""
     from .detect import pick_face
     from .pipeline import predict_split_per_image
 
@@ -476,4 +477,4 @@ def predict_split_from_files(landmarker, data_dir, split, name=None):
     return predict_split_per_image(data_dir, split, name or f"{landmarker.approach}_own_detector",
                                    predict_one, {"detector": landmarker.detector.backend,
                                                  "min_face": landmarker.detector.min_size,
-                                                 "stages": landmarker.stages})
+                                                 "stages": landmarker.stages}, samples)

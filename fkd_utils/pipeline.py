@@ -739,14 +739,15 @@ def load_saved(profile, data_dir, split, approaches=None):
     return found
 
 
-def predict_split_per_image(data_dir, split, name, predict_one, info=None):
+def predict_split_per_image(data_dir, split, name, predict_one, info=None, samples=None):
     """Run ``predict_one(image, box) -> (shape (68, 2) 0-based, fell_back)`` on every image of
-    a split, given its 300-W detector box; returns a Prediction, counting fallbacks in
-    ``info["fallbacks"]``. Used for dlib and for ``fkd predict`` end to end from the files."""
+    a split (or on ``samples``, some of its images), given its 300-W detector box; returns a
+    Prediction, counting fallbacks in ``info["fallbacks"]``. Used for dlib and for ``fkd
+    predict`` end to end from the files."""
     from .data import split_samples
     from .io import read_image, read_pts
     from .preprocess import face_boxes
-    samples = split_samples(data_dir, split)
+    samples = split_samples(data_dir, split) if samples is None else samples
     boxes, _ = face_boxes(samples, data_dir, "bb_detector")
     shapes, fallbacks = [], 0
     for sample, box in zip(samples, boxes):
