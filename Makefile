@@ -9,7 +9,7 @@ PROFILE ?= quick
 DATA_DIR ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install reproduce test test-fast test-browser chromium clean-runs release-weights
+.PHONY: install reproduce test test-fast test-browser chromium clean-runs release-weights ship-weights
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ test-fast: $(STAMP)
 release-weights: $(STAMP)
 	$(VENV)/bin/fkd train --profile release --data-dir $(or $(DATA_DIR),../shared/data/300w) \
 	  --approach cascade --out weights/release
+
+# the shipped folder: the shipped models with the release run's stored models of RELEASED put
+# in, plus int8 models; written to weights/shipped (compare it on the tenth, then copy it into
+# fkd_utils/weights/real/)
+RELEASED ?= cascade_stage1
+RELEASE_RUN ?= models/release/300w-6419e0cf6e
+ship-weights: $(STAMP)
+	$(VENV)/bin/python -m fkd_utils.release --data-dir $(or $(DATA_DIR),../shared/data/300w) \
+	  --out weights/shipped $(foreach m,$(RELEASED),--replace $(m)=$(RELEASE_RUN)/$(m).keras)
 
 clean-runs:
 	rm -rf runs results figures/*.png

@@ -8,9 +8,11 @@ model replaced by a checkpoint (e.g. a release run's best stage 1 while the rest
     python benchmarks/compare_weights.py --data-dir ../shared/data/300w --sets tenth validation \\
         --swap cascade_stage1=models/release/300w-6419e0cf6e/cascade_stage1.best.keras
 
-Prints NME and FR@0.08 (68 points) per folder and set; ``--stages`` as for ``fkd predict``.
+Prints NME and FR@0.08 (68 points) per folder and set; ``--stages`` and ``--runtime`` as for
+``fkd predict`` (several values: every combination).
 """
 import argparse
+import itertools
 import json
 import shutil
 import sys
@@ -61,7 +63,9 @@ def main(argv=None):
     parser.add_argument("weights", nargs="*", help="weights folders (default: the shipped one)")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--sets", nargs="+", default=["tenth"])
-    parser.add_argument("--stages", type=int, default=None)
+    parser.add_argument("--stages", type=int, nargs="+", default=[None])
+    parser.add_argument("--runtime", nargs="+", default=["keras"],
+                        help="model runtimes (fkd predict --runtime): keras, onnx, int8")
     parser.add_argument("--swap", action="append", default=[], metavar="NAME=MODEL.keras")
     args = parser.parse_args(argv)
     folders = [Path(w) for w in args.weights] or [weights_io.shipped_weights_dir("real")]
@@ -70,12 +74,13 @@ def main(argv=None):
             swaps = dict(s.split("=", 1) for s in args.swap)
             folders.append(swapped_copy(swaps, Path(tmp) / "swapped"))
         for which in args.sets:
-            for folder in folders:
-                e = errors(Landmarker(folder, "cascade", stages=args.stages), args.data_dir,
-                           which)
+            for folder, stages, runtime in itertools.product(folders, args.stages, args.runtime):
+                e = errors(Landmarker(folder, "cascade", stages=stages, runtime=runtime),
+                           args.data_dir, which)
                 label = "shipped + " + ", ".join(args.swap) if folder.name == "swapped" else folder
                 print(f"{which:10s} n={len(e)} NME {100 * e.mean():.3f} % "
-                      f"FR@0.08 {100 * failure_rate(e):.2f} %  {label}", flush=True)
+                      f"FR@0.08 {100 * failure_rate(e):.2f} %  stages {stages or 'default'}, "
+                      f"{runtime}: {label}", flush=True)
     return 0
 
 

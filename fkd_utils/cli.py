@@ -6,8 +6,9 @@
     fkd train [--profile P] [--data-dir DIR] [--approach A ...] [--out DIR] [--retrain [MODEL ...]] [--devices N]
     fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force] [--retrain] [--yes]
     fkd info [--json]
-    fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--stages K] [--out DIR] [--json]
+    fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--stages K] [--runtime auto|keras|onnx|int8] [--out DIR] [--json]
     fkd export --format keras|onnx|tflite|savedmodel --out DIR [--weights DIR]
+    fkd quantize --weights DIR --data-dir DIR [--images N] [--overwrite]
 
 exit codes (every subcommand):
     0  all done
@@ -171,6 +172,17 @@ def cmd_export(args):
     return EXIT_OK
 
 
+def cmd_quantize(args):
+    from .quantize import quantize_weights
+    print(f"calibrating int8 models of {args.weights} on {args.images} training images of "
+          f"{args.data_dir}")
+    manifest = quantize_weights(args.weights, args.data_dir, count=args.images,
+                                overwrite=args.overwrite)
+    print(f"wrote {len(manifest['int8']['models'])} int8 models into {args.weights}; "
+          "fkd predict --weights DIR now runs them by default (--runtime keras: the float ones)")
+    return EXIT_OK
+
+
 def cmd_report(args):
     from . import paths
     from .report import markdown_table, update_readme
@@ -285,6 +297,8 @@ def _version():
 
 
 def build_parser():
+    from .formats import RUNTIME_CHOICES
+    from .quantize import CALIBRATION_IMAGES
     parser = argparse.ArgumentParser(prog="fkd", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -342,12 +356,13 @@ def build_parser():
                          "side (default 0.2; 0.12 finds smaller faces next to big ones, "
                          "2.7x slower)")
     pr.add_argument("--stages", type=int, default=None, metavar="K",
-                    help="how many of the cascade's stages to run: 1 (default: stage 1 + "
-                         "region ResNets, over 50 faces/s on 2 cores) to 3 (most accurate); "
-                         "see the README's speed table")
-    pr.add_argument("--runtime", choices=("keras", "onnx"), default=None,
-                    help="run the models with Keras or with ONNX Runtime (float32; converted "
-                         "once and cached); default: %s" % "keras")
+                    help="how many of the cascade's stages to run before its region ResNets: "
+                         "1 (fastest) to 3 (most accurate); default 2 (about 50 faces/s on 2 "
+                         "cores with the shipped int8 models); see the README's speed table")
+    pr.add_argument("--runtime", choices=RUNTIME_CHOICES, default=None,
+                    help="run the models with Keras, ONNX Runtime in float32 (converted once "
+                         "and cached) or ONNX Runtime in int8 (the weights folder's 8-bit "
+                         "models, fkd quantize); default auto: int8 where the folder has them")
     pr.add_argument("--json", action="store_true", help="print the results as JSON")
     pr.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs")
     pr.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
@@ -359,6 +374,15 @@ def build_parser():
     ex.add_argument("--weights", default=None, help="weights folder (default: the shipped weights)")
     ex.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
     ex.set_defaults(func=cmd_export)
+
+    qz = sub.add_parser("quantize", help="add int8 models (ONNX Runtime) to a weights folder")
+    qz.add_argument("--weights", required=True, help="weights folder that 'fkd train' wrote")
+    qz.add_argument("--data-dir", required=True,
+                    help="300-W copy whose training images calibrate the 8-bit ranges")
+    qz.add_argument("--images", type=int, default=CALIBRATION_IMAGES,
+                    help=f"training images to calibrate on (default {CALIBRATION_IMAGES})")
+    qz.add_argument("--overwrite", action="store_true", help="replace earlier int8 models")
+    qz.set_defaults(func=cmd_quantize)
 
     rt = sub.add_parser("report", help="Markdown results tables from results/<profile>/results.json")
     rt.add_argument("--profile", default="quick")

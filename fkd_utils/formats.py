@@ -26,7 +26,15 @@ from .weights_io import read_weights_manifest, sha256
 #: ``fkd export --format`` -> (Keras ``export`` format or "keras", file suffix)
 FORMATS = {"keras": ("keras", ".keras"), "onnx": ("onnx", ".onnx"),
            "tflite": ("litert", ".tflite"), "savedmodel": ("tf_saved_model", "")}
-RUNTIMES = ("keras", "onnx")
+RUNTIMES = ("keras", "onnx", "int8")
+#: what ``--runtime`` accepts: the runtimes, and ``auto`` (int8 where the weights have them)
+RUNTIME_CHOICES = ("auto",) + RUNTIMES
+#: ``fkd quantize`` writes ``<model>.int8.onnx`` beside a folder's float weights
+INT8_SUFFIX = ".int8.onnx"
+
+
+def int8_file(name):
+    return f"{name}{INT8_SUFFIX}"
 
 
 def builtin_soft_argmax(heatmaps, input_size, name="coords"):
@@ -138,6 +146,8 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or _usable_cores()
         options.log_severity_level = 3  # warnings and below stay quiet
+        # idle workers sleep instead of spinning: fkd predict's detector threads need the cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         (first,), (out,) = self.session.get_inputs(), self.session.get_outputs()
@@ -179,6 +189,27 @@ def onnx_folder(weights_dir, names, log=None):
     return cache
 
 
+def checked_int8_file(weights_dir, name, manifest=None):
+    """``<name>.int8.onnx`` of a weights folder, checked against its manifest's sha256."""
+    weights_dir = Path(weights_dir)
+    manifest = manifest or read_weights_manifest(weights_dir)
+    path = weights_dir / int8_file(name)
+    want = manifest.get("files", {}).get(path.name)
+    if not path.is_file() or not want:
+        raise DataError(f"{path}: this weights folder has no int8 model for {name}; make them "
+                        f"with 'fkd quantize --weights {weights_dir} --data-dir 300W', or use "
+                        "--runtime keras")
+    if want != sha256(path):
+        raise DataError(f"{path}: sha256 does not match manifest.json (corrupt or replaced file)")
+    return path
+
+
+def has_int8(weights_dir, names, manifest=None):
+    """Whether the folder lists an int8 model for every name (the default runtime then)."""
+    listed = (manifest or read_weights_manifest(weights_dir)).get("files", {})
+    return all(int8_file(n) in listed for n in names)
+
+
 def _to_stderr(message):
     """Progress notes go to stderr: stdout stays for results (``fkd predict --json``)."""
     print(message, file=sys.stderr)
@@ -190,11 +221,14 @@ def sha256_text(text):
 
 
 def load_runtime_models(weights_dir, names, runtime="keras", manifest=None, log=None):
-    """``{name: model}`` for the Landmarker: Keras models, or :class:`OnnxModel` sessions."""
+    """``{name: model}`` for the Landmarker: Keras models, or :class:`OnnxModel` sessions
+    (``onnx``: float32, converted on first use; ``int8``: the folder's quantized models)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose one of {RUNTIMES}")
     if runtime == "keras":
         from .weights_io import import_model
         return {n: import_model(weights_dir, n, manifest) for n in names}
+    if runtime == "int8":
+        return {n: OnnxModel(checked_int8_file(weights_dir, n, manifest)) for n in names}
     folder = onnx_folder(weights_dir, names, log)
     return {n: OnnxModel(folder / f"{n}.onnx") for n in names}

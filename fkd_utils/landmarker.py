@@ -13,7 +13,7 @@ import numpy as np
 from . import paths
 from .crop import face_crop
 from .detect import MIN_FACE, FaceDetector, check_min_face, nearest_calibration
-from .formats import load_runtime_models
+from .formats import has_int8, load_runtime_models
 from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
 from .markup import REGIONS
 from .pipeline import (APPROACH_MODELS, PREDICT_STAGES, cascade_models, predict_boxes,
@@ -21,8 +21,9 @@ from .pipeline import (APPROACH_MODELS, PREDICT_STAGES, cascade_models, predict_
 from .weights_io import (RESEARCH_NOTE, export_model, import_model, read_weights_manifest, sha256,
                          shipped_weights_dir)
 
-#: ``fkd predict --runtime``'s default
-DEFAULT_RUNTIME = "keras"
+#: ``fkd predict --runtime``'s default: ``int8`` where the weights folder has int8 models for
+#: every model that runs (the shipped one does, for the default stages), else ``keras``
+DEFAULT_RUNTIME = "auto"
 #: approach names accepted on the command line -> pipeline approach
 APPROACH_ALIASES = {"end-to-end": "end_to_end", "end_to_end": "end_to_end", "region": "region",
                     "box": "box", "cascade": "cascade"}
@@ -33,8 +34,9 @@ class Landmarker:
 
     ``approach``: ``cascade`` (ours, the default), ``end-to-end``, ``region`` or ``box``;
     ``stages``: how many of the cascade's stages to run (None: ``pipeline.PREDICT_STAGES``, the
-    fast default; 3: all, the most accurate); ``runtime``: ``keras`` or ``onnx`` (ONNX Runtime
-    on the CPU, float32; see :mod:`fkd_utils.formats`).
+    fast default; 3: all, the most accurate); ``runtime``: ``keras``, ``onnx`` (ONNX Runtime
+    on the CPU, float32; see :mod:`fkd_utils.formats`), ``int8`` (ONNX Runtime, the folder's
+    8-bit models; see :mod:`fkd_utils.quantize`) or ``auto`` (int8 where the folder has them).
     """
 
     def __init__(self, weights_dir=None, approach="cascade", detector=None, min_face=None,
@@ -56,7 +58,7 @@ class Landmarker:
         if missing:
             raise DataError(f"{self.weights_dir}: approach {approach!r} needs models {missing}, "
                             f"which this weights folder lacks (it has {sorted(self.manifest['models'])})")
-        self.runtime = runtime or DEFAULT_RUNTIME
+        self.runtime = resolve_runtime(runtime or DEFAULT_RUNTIME, needed, self.manifest)
         self.models = load_runtime_models(self.weights_dir, needed, self.runtime, self.manifest)
         self._check_sizes()
         self.set_detector(detector, min_face)
@@ -163,6 +165,14 @@ class Landmarker:
             return []
         points = self.landmarks(image, boxes)
         return [{"box": box.tolist(), "points": pts} for box, pts in zip(boxes, points)]
+
+
+def resolve_runtime(runtime, names, manifest):
+    """``auto`` -> ``int8`` when the manifest lists an int8 model for every name, else
+    ``keras``; any other runtime is kept (and checked when the models load)."""
+    if runtime != "auto":
+        return runtime
+    return "int8" if has_int8(None, names, manifest) else "keras"
 
 
 def _rgb(image):
@@ -477,4 +487,5 @@ def predict_split_from_files(landmarker, data_dir, split, name=None, samples=Non
     return predict_split_per_image(data_dir, split, name or f"{landmarker.approach}_own_detector",
                                    predict_one, {"detector": landmarker.detector.backend,
                                                  "min_face": landmarker.detector.min_size,
-                                                 "stages": landmarker.stages}, samples)
+                                                 "stages": landmarker.stages,
+                                                 "runtime": landmarker.runtime}, samples)

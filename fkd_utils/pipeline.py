@@ -62,11 +62,13 @@ CASCADE_REGIONS = {r: f"cascade_region_{r}" for r in REGIONS}
 #: see :func:`predict_cascade`).
 REGION_BLEND = 0.6
 #: How many of the cascade's stages ``fkd predict`` runs unless told (``--stages``): the most
-#: accurate setting on the selection tenth that keeps 50 faces/s end to end on 2 cores. Stage 1
-#: and the region ResNets: 3.68 % there, 53 faces/s; 2 stages: 3.55 %, 45 faces/s; all 3:
-#: 3.53 %, 39 faces/s (HOG detector, min face 0.2, batches of 32; benchmarks/predict_speed.py,
-#: README's speed table).
-PREDICT_STAGES = 1
+#: accurate setting on the selection tenth, end to end with fkd's own detector, that keeps
+#: about 50 faces/s on 2 cores with the shipped int8 models (``--runtime auto``). Shipped
+#: weights, tenth (193 images), NME: 1 stage 4.340 %, 2 stages 4.140 %, 3 stages 4.092 % (stage
+#: 3 has no int8 model, so it runs in Keras); speed: README's speed table
+#: (benchmarks/predict_speed.py). With the 300-W boxes instead (the cpu weights, Keras): 1
+#: stage 3.68 %, 2 stages 3.55 %, 3 stages 3.53 %.
+PREDICT_STAGES = 2
 
 
 @dataclass(frozen=True)
@@ -634,6 +636,13 @@ def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
     return out
 
 
+def prediction_info(path):
+    """The ``info`` a predictions file carries (:meth:`Prediction.save`: the setting it ran
+    with), or {}."""
+    with np.load(path, allow_pickle=False) as npz:
+        return json.loads(str(npz["info"])) if "info" in npz.files else {}
+
+
 def load_predictions(path, ids=None):
     """Read a predictions file; with ``ids``, check it covers exactly those samples.
 
@@ -735,7 +744,7 @@ def load_saved(profile, data_dir, split, approaches=None):
         path = folder / f"{name}_{split}.npz"
         if path.is_file():
             _, points = load_predictions(path, ids=list(ids))
-            found[name] = Prediction(name, split, ids, points, subsets, gt)
+            found[name] = Prediction(name, split, ids, points, subsets, gt, prediction_info(path))
     return found
 
 

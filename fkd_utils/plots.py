@@ -55,7 +55,8 @@ def save_fig(name, fig=None, dpi=110):
 def colour(name):
     """The fixed colour of an approach (its name or its table label) or a challenge winner;
     None for anything else (an ablation's variant), which then takes the next default colour."""
-    return APPROACH_COLOURS.get(name) or _BY_LABEL.get(name) or WINNER_COLOURS.get(name)
+    return (APPROACH_COLOURS.get(name) or _BY_LABEL.get(name) or WINNER_COLOURS.get(name)
+            or _BY_LABEL.get(str(name).rsplit(" (", 1)[0]))  # a label with its setting added
 
 
 def legend_below(ax, fontsize=7, ncol=1):

@@ -20,16 +20,32 @@ from .metrics import evaluate, nme
 LABELS = {"mean_shape": "mean shape (baseline)", "end_to_end": "1. end-to-end",
           "region": "2. region-specific", "box": "3. region + box ResNet",
           "oracle": "oracle (GT regions, upper bound)", "cascade": "ours: cascade (3 stages)",
-          "cascade_predict": "ours: cascade as fkd predict runs it (stage 1 + regions)",
-          "cascade_own_detector": "ours: fkd predict, its own detector (stage 1 + regions)",
+          "cascade_predict": "ours: cascade as fkd predict runs it",
+          "cascade_own_detector": "ours: fkd predict, its own detector",
           "cascade_full_own_detector": "ours: cascade (3 stages), fkd predict's own detector",
           "dlib_300w_boxes": "dlib shape predictor, 300-W boxes",
           "dlib_own_detector": "dlib shape predictor, its own detector"}
 ORDER = tuple(LABELS)
 
 
-def label(name):
-    return LABELS.get(name, name)
+#: rows that name the setting they ran with (stages, runtime), where the predictions' info
+#: (or a results.json entry's ``info``) says it
+SETTING_LABELLED = ("cascade_predict", "cascade_own_detector")
+
+
+def setting_text(info):
+    """``stages 1-2 + regions, int8`` from a prediction's info."""
+    stages = info["stages"]
+    text = ("stage 1" if stages == 1 else f"stages 1-{stages}") + " + regions"
+    return text + (", int8" if info.get("runtime") == "int8" else "")
+
+
+def label(name, info=None):
+    """An approach's row name; the cascade's fkd predict rows add the setting from ``info``."""
+    base = LABELS.get(name, name)
+    if name in SETTING_LABELLED and (info or {}).get("stages"):
+        return f"{base} ({setting_text(info)})"
+    return base
 
 
 def results_frame(predictions, points=(68, 51), subsets=True):
@@ -39,7 +55,7 @@ def results_frame(predictions, points=(68, 51), subsets=True):
         report = evaluate(pred.points, pred.gt, pred.subsets if subsets else None)
         for pts in points:
             for subset, row in report[str(pts)].items():
-                rows.append({"approach": label(name), "split": pred.split, "points": pts,
+                rows.append({"approach": label(name, pred.info), "split": pred.split, "points": pts,
                              "subset": subset, "n": row["n"], "NME %": 100 * row["nme"],
                              "AUC@0.08 %": 100 * row["auc"], "FR@0.08 %": 100 * row["fr"]})
     return pd.DataFrame(rows).round(2)
@@ -53,7 +69,8 @@ def summary_frame(predictions, points=68):
 
 def errors_by_approach(predictions, points=68):
     """Per-image NME of each approach, for CED plots."""
-    return {label(name): nme(pred.points, pred.gt, points) for name, pred in predictions.items()}
+    return {label(name, pred.info): nme(pred.points, pred.gt, points)
+            for name, pred in predictions.items()}
 
 
 def pose_frame(predictions, points=68, worst=0.05, bins=None):
@@ -68,7 +85,7 @@ def pose_frame(predictions, points=68, worst=0.05, bins=None):
     for name, pred in predictions.items():
         errors = nme(pred.points, pred.gt, points)
         which = yaw_bins(yaw_degrees(pred.gt), bins)
-        row = {"approach": label(name), "all": 100 * np.mean(errors)}
+        row = {"approach": label(name, pred.info), "all": 100 * np.mean(errors)}
         for k, text in enumerate(yaw_bin_labels(bins)):
             row[f"yaw {text}° ({int(np.sum(which == k))})"] = (
                 100 * np.mean(errors[which == k]) if np.any(which == k) else np.nan)
@@ -85,7 +102,8 @@ def markdown_table(results, split, points=68):
                    key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
     for name in names:
         row = results[name][split][str(points)]["all"]
-        lines.append(f"| {label(name)} | {row['n']} | {100 * row['nme']:.2f} | "
+        lines.append(f"| {label(name, results[name][split].get('info'))} | {row['n']} | "
+                     f"{100 * row['nme']:.2f} | "
                      f"{100 * row['auc']:.1f} | {100 * row['fr']:.1f} |")
     return "\n".join(lines)
 
@@ -160,7 +178,8 @@ def device_run_block(manifest, models, results, reference=None, reference_name="
             for key, digits in (("nme", 2), ("auc", 1), ("fr", 1)):
                 cells += [f"{100 * row[key]:.{digits}f}",
                           f"{100 * ref[key]:.{digits}f}" if ref else ""]
-            lines.append(f"| {label(name)} | {row['n']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {label(name, results[name][split].get('info'))} | {row['n']} | "
+                         + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -244,7 +263,7 @@ def reference_frame(split="validation", points=68, approaches=None, profile="rea
         return None
     results = content["results"]
     names = [n for n in (approaches or ORDER) if split in results.get(n, {})]
-    rows = [{"approach": label(n), "split": split, "n": results[n][split][str(points)]["all"]["n"],
+    rows = [{"approach": label(n, results[n][split].get("info")), "split": split, "n": results[n][split][str(points)]["all"]["n"],
              **{col: 100 * results[n][split][str(points)]["all"][key]
                 for col, key in (("NME %", "nme"), ("AUC@0.08 %", "auc"), ("FR@0.08 %", "fr"))}}
             for n in names]

@@ -131,7 +131,7 @@ def collect_results(profile, data_dir):
     """
     from .data import ground_truth
     from .metrics import evaluate
-    from .pipeline import load_predictions
+    from .pipeline import load_predictions, prediction_info
     results, gt_cache = {}, {}
     for path in sorted(paths.results_dir(profile).glob("*_*.npz")):
         approach, split = path.stem.rsplit("_", 1)
@@ -142,6 +142,9 @@ def collect_results(profile, data_dir):
         ids, subsets, gt = gt_cache[split]
         _, points = load_predictions(path, ids=list(ids))
         results.setdefault(approach, {})[split] = evaluate(points, gt, subsets)
+        info = prediction_info(path)
+        if info:  # the setting it ran with (stages, runtime), for the tables' row names
+            results[approach][split]["info"] = info
     return results
 
 

@@ -104,3 +104,20 @@ def test_plain_predict_prints_nothing_on_stderr(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0 and done.stdout.startswith("1 images")
     assert done.stderr == ""
+
+
+def test_quantize_adds_int8_models_and_names_what_is_wrong(untrained_weights, tiny_data,
+                                                           tmp_path, capsys):
+    import shutil
+    weights = tmp_path / "w"
+    shutil.copytree(untrained_weights, weights)
+    assert cli.main(["quantize", "--weights", str(weights), "--data-dir",
+                     str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "missing") in err and "Traceback" not in err
+    assert not list(weights.glob("*.int8.onnx"))
+    assert cli.main(["quantize", "--weights", str(weights), "--data-dir", str(tiny_data),
+                     "--images", "3"]) == 0
+    assert "wrote 7 int8 models" in capsys.readouterr().out
+    assert cli.main(["quantize", "--weights", str(weights), "--data-dir", str(tiny_data)]) == 2
+    assert "--overwrite" in capsys.readouterr().err

@@ -41,13 +41,14 @@ def test_tampered_or_mismatched_weights_are_refused(weights, tmp_path):
     (bad / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DataError, match="manifest does not match"):
         landmarker.Landmarker(bad)
-    with open(bad / "cascade_stage2.weights.npz", "ab") as fh:
+    with open(bad / "cascade_stage3.weights.npz", "ab") as fh:
         fh.write(b"x")
     manifest["models"]["cascade_stage1"]["input_size"] = get_profile("quick").image_size
     (bad / "manifest.json").write_text(json.dumps(manifest))
-    landmarker.Landmarker(bad)  # the default runs stage 1 only: stage 2 is not read
+    assert pipeline.PREDICT_STAGES < 3
+    landmarker.Landmarker(bad)  # the default does not run stage 3: its file is not read
     with pytest.raises(DataError, match="sha256 does not match"):
-        landmarker.Landmarker(bad, stages=2)
+        landmarker.Landmarker(bad, stages=3)
     with pytest.raises(DataError, match="needs models"):
         landmarker.Landmarker(weights, "box")
     with pytest.raises(DataError, match="no manifest"):

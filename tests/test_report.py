@@ -177,3 +177,59 @@ def test_fkd_report_prints_a_block_the_readme_lacks(fkd_home, tmp_path, capsys):
     assert "| ours: cascade (3 stages) | 10 | 4.12 |" in out.out
     assert "no '<!-- results:full:begin -->'" in out.err and "printed only" in out.err
     assert text == "no blocks here\n"
+
+
+def test_fkd_predict_rows_name_the_setting_they_ran_with():
+    from fkd_utils import plots
+    info = {"stages": 2, "runtime": "int8", "detector": "hog"}
+    assert (report.label("cascade_own_detector", info)
+            == "ours: fkd predict, its own detector (stages 1-2 + regions, int8)")
+    assert (report.label("cascade_predict", {"stages": 1})
+            == "ours: cascade as fkd predict runs it (stage 1 + regions)")
+    # results without the setting (older runs) get the bare name, never a guessed setting
+    assert report.label("cascade_own_detector") == "ours: fkd predict, its own detector"
+    assert report.label("end_to_end", info) == "1. end-to-end"
+    assert plots.colour(report.label("cascade_own_detector", info)) == plots.colour("cascade_own_detector")
+    table = report.markdown_table({"cascade_own_detector": {"validation": {
+        "68": {"all": {"n": 3, "nme": 0.05, "auc": 0.4, "fr": 0.0}}, "info": info}}}, "validation")
+    assert "| ours: fkd predict, its own detector (stages 1-2 + regions, int8) | 3 | 5.00 |" in table
+
+
+def test_collected_results_carry_the_predictions_setting(tmp_path):
+    from fkd_utils import pipeline
+    path = pipeline.save_predictions(tmp_path / "x_validation.npz", ["a"], np.zeros((1, 68, 2)),
+                                     info=json.dumps({"stages": 2}))
+    assert pipeline.prediction_info(path) == {"stages": 2}
+    bare = pipeline.save_predictions(tmp_path / "y_validation.npz", ["a"], np.zeros((1, 68, 2)))
+    assert pipeline.prediction_info(bare) == {}
+
+
+def test_fkd_report_fills_the_pose_block_from_saved_predictions(fkd_home, tiny_data, tmp_path,
+                                                                capsys):
+    from fkd_utils import pipeline
+    from fkd_utils.data import ground_truth
+    ids, _, gt = ground_truth(tiny_data, "validation")
+    shifted = gt + np.array([1.0, 0.0])  # every point one pixel to the right
+
+    def write(folder, data_dir):
+        (folder / "results.json").write_text(json.dumps(_results()))
+        (folder / "manifest.json").write_text(json.dumps({"data_dir": str(data_dir)}))
+        pipeline.save_predictions(folder / "cascade_own_detector_validation.npz", ids, shifted,
+                                  info=json.dumps({"stages": 2, "runtime": "int8"}))
+
+    block = "<!-- pose:full:begin -->\n<!-- pose:full:end -->\n"
+    text = _report_full(tmp_path, block, lambda folder: write(folder, tiny_data))
+    row = next(line for line in text.splitlines()
+               if line.startswith("| ours: fkd predict, its own detector (stages 1-2 + regions, int8) |"))
+    expected = 100 * _mean_nme(shifted, gt)
+    assert f"| {expected:.2f} |" in row  # the "all" column: one pixel over each face's eye distance
+    assert "worst 5 %" in text
+    capsys.readouterr()
+    text = _report_full(tmp_path, block, lambda folder: write(folder, tmp_path / "gone"))
+    assert "pose table skipped: the data set" in capsys.readouterr().err
+    assert text == block  # left as it was
+
+
+def _mean_nme(points, gt):
+    from fkd_utils.metrics import nme
+    return nme(points, gt).mean()

@@ -1,0 +1,101 @@
+"""The shipped weights folder, assembled: a trained weights folder (the ``cpu`` profile's, with
+the paper's approaches) with some of its models replaced by longer-trained checkpoints of the
+``release`` profile, then int8 models added for the models ``fkd predict`` runs by default.
+
+    python -m fkd_utils.release --data-dir ../shared/data/300w --out weights/shipped \\
+        --replace cascade_stage1=models/release/300w-6419e0cf6e/cascade_stage1.keras
+
+(``make ship-weights``). The manifest is rewritten by :func:`landmarker.export_weights`, so its
+validation metrics, detector calibrations and checksums describe the folder as shipped, and
+``replaced`` says which models came from where. Nothing is written over: ``--out`` must not
+exist (copy it into ``fkd_utils/weights/real/`` by hand after comparing it on the tenth).
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .io import DataError
+from .weights_io import import_model, read_weights_manifest, shipped_weights_dir
+
+
+def merged_models(base_dir, replacements):
+    """``{name: keras.Model}``: every model of ``base_dir`` with ``replacements`` (``{name:
+    .keras file}``) put in; a replacement must match the model it replaces in shape."""
+    import keras
+    manifest = read_weights_manifest(base_dir)
+    unknown = sorted(set(replacements) - set(manifest["models"]))
+    if unknown:
+        raise DataError(f"{base_dir}: has no model {unknown} to replace")
+    models = {name: import_model(base_dir, name, manifest) for name in manifest["models"]}
+    for name, path in replacements.items():
+        if not Path(path).is_file():
+            raise DataError(f"{path}: no such checkpoint (to replace {name})")
+        new = keras.models.load_model(path, compile=False)
+        if new.input_shape != models[name].input_shape or new.output_shape != models[name].output_shape:
+            raise DataError(f"{path}: takes {new.input_shape} -> {new.output_shape}, but {name} "
+                            f"takes {models[name].input_shape} -> {models[name].output_shape}")
+        models[name] = new
+    return models
+
+
+def checkpoint_record(path):
+    """Where a replacement came from: its file and, from the training manifest beside it
+    (``<name>.json``), its profile, epochs, training time and best selection loss."""
+    sidecar = Path(path).with_suffix(".json")
+    record = {"checkpoint": str(path)}
+    if sidecar.is_file():
+        trained = json.loads(sidecar.read_text())
+        record.update({k: trained[k] for k in ("profile", "epochs_run", "train_time_s",
+                                                 "best_val_loss", "learning_rate", "data_fingerprint")
+                       if k in trained})
+    return record
+
+
+def ship_weights(data_dir, out_dir, replacements, base_dir=None, int8_stages=2,
+                 command="", log=print):
+    """Write the shipped folder to ``out_dir`` (which must not exist): ``base_dir``'s models
+    (default: the shipped ones) with ``replacements``, then int8 models for the cascade's first
+    ``int8_stages`` stages and its region ResNets. Returns the manifest."""
+    from .landmarker import export_weights
+    from .pipeline import cascade_models
+    from .quantize import quantize_weights
+    base_dir = Path(base_dir or shipped_weights_dir())
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise FileExistsError(f"{out_dir}: exists already; choose another --out")
+    base = read_weights_manifest(base_dir)
+    models = merged_models(base_dir, replacements)
+    export_weights(base["profile"], data_dir, base["approaches"], out_dir, command, models, log=log)
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    manifest["replaced"] = {name: checkpoint_record(path) for name, path in replacements.items()}
+    manifest["base_command"] = base.get("command", "")
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return quantize_weights(out_dir, data_dir, cascade_models(int8_stages), log=log)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fkd_utils.release",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--base", default=None, help="weights folder to start from (default: shipped)")
+    parser.add_argument("--replace", action="append", default=[], metavar="NAME=CHECKPOINT.keras")
+    parser.add_argument("--int8-stages", type=int, default=2)
+    args = parser.parse_args(argv)
+    try:
+        replacements = dict(item.split("=", 1) for item in args.replace)
+    except ValueError:
+        parser.error("--replace takes NAME=CHECKPOINT.keras")
+    try:
+        ship_weights(args.data_dir, args.out, replacements, args.base, args.int8_stages,
+                     "python -m fkd_utils.release " + " ".join(argv or sys.argv[1:]))
+    except (DataError, FileExistsError, ValueError) as err:
+        print(f"fkd_utils.release: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
