@@ -1,5 +1,6 @@
 """The landmarker's models in standard formats (``fkd export``) and run by ONNX Runtime
-(``fkd predict --runtime onnx``).
+(``fkd predict --runtime onnx``, float32; ``--runtime int8``, a folder's 8-bit models that
+:mod:`fkd_utils.quantize` made).
 
 Every format is written by Keras 3's own ``model.save`` (``.keras``) and ``model.export``
 (``onnx`` through tf2onnx, ``litert`` (TensorFlow Lite), ``tf_saved_model``) from a *portable*

@@ -62,8 +62,9 @@ CASCADE_REGIONS = {r: f"cascade_region_{r}" for r in REGIONS}
 #: see :func:`predict_cascade`).
 REGION_BLEND = 0.6
 #: How many of the cascade's stages ``fkd predict`` runs unless told (``--stages``): the most
-#: accurate setting on the selection tenth, end to end with fkd's own detector, that keeps
-#: about 50 faces/s on 2 cores with the shipped int8 models (``--runtime auto``). Shipped
+#: accurate setting on the selection tenth, end to end with fkd's own detector, that runs as
+#: fast as the previous default (stage 1 in Keras) with the shipped int8 models (``--runtime
+#: auto``): 44.9 against 44.5 faces/s side by side, batches of 32, HOG. Shipped
 #: weights, tenth (193 images), NME: 1 stage 4.340 %, 2 stages 4.140 %, 3 stages 4.092 % (stage
 #: 3 has no int8 model, so it runs in Keras); speed: README's speed table
 #: (benchmarks/predict_speed.py). With the 300-W boxes instead (the cpu weights, Keras): 1

@@ -5,7 +5,7 @@ import json
 import nbformat
 import pytest
 
-from fkd_utils import paths, reproduce
+from fkd_utils import paths, pipeline, reproduce
 
 
 def test_notebooks_in_order_and_only_selection():
@@ -81,7 +81,10 @@ def test_quick_reproduction_of_every_notebook():
     for approach in ("mean_shape", "end_to_end", "region", "box", "oracle"):
         for split in ("validation", "test"):
             table = results[approach][split]
-            assert set(table) == {"68", "51"} and table["68"]["all"]["n"] > 0
+            # the point sets, and the setting the predictions ran with (``info``)
+            assert set(table) - {"info"} == {"68", "51"} and table["68"]["all"]["n"] > 0
+            assert isinstance(table.get("info", {}), dict)
+    assert results["cascade_own_detector"]["validation"]["info"]["stages"] == pipeline.PREDICT_STAGES
     assert set(results["end_to_end"]["test"]["68"]) == {"all", "indoor", "outdoor"}
     # a first run that teaches: every approach learns past the mean shape, in the paper's
     # order (region and region + box trade places between runs at this budget, so only both
