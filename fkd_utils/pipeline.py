@@ -65,7 +65,7 @@ REGION_BLEND = 0.6
 #: accurate setting on the selection tenth, end to end with fkd's own detector, that runs as
 #: fast as the previous default (stage 1 in Keras) with the shipped int8 models (``--runtime
 #: auto``): 44.9 against 44.5 faces/s side by side, batches of 32, HOG. Shipped
-#: weights, tenth (193 images), NME: 1 stage 4.340 %, 2 stages 4.140 %, 3 stages 4.092 % (stage
+#: weights, tenth (193 images), NME: 1 stage 4.340 %, 2 stages 4.086 %, 3 stages 4.049 % (stage
 #: 3 has no int8 model, so it runs in Keras); speed: README's speed table
 #: (benchmarks/predict_speed.py). With the 300-W boxes instead (the cpu weights, Keras): 1
 #: stage 3.68 %, 2 stages 3.55 %, 3 stages 3.53 %.
