@@ -8,25 +8,20 @@ model replaced by a checkpoint (e.g. a release run's best stage 1 while the rest
     python benchmarks/compare_weights.py --data-dir ../shared/data/300w --sets tenth validation \\
         --swap cascade_stage1=models/release/300w-6419e0cf6e/cascade_stage1.best.keras
 
-Prints NME and FR@0.08 (68 points) per folder and set; ``--stages`` and ``--runtime`` as for
-``fkd predict`` (several values: every combination).
+Prints NME, FR@0.08 (68 points) and CPU ms a face (one photo at a time) per folder and set;
+``--stages`` and ``--runtime`` as for ``fkd predict`` (several values: every combination);
+``--csv`` writes the table (``fkd_utils.compare``; notebook 09 shows the committed one).
 """
 import argparse
-import itertools
 import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from fkd_utils import quiet  # noqa: F401  (silences TensorFlow's start-up lines)
 from fkd_utils import weights_io
-from fkd_utils.data import split_samples
-from fkd_utils.landmarker import Landmarker, predict_split_from_files
-from fkd_utils.metrics import failure_rate, nme
-from fkd_utils.pipeline import model_selection
+from fkd_utils.compare import compare_frame
 
 
 def swapped_copy(swaps, out_dir):
@@ -42,22 +37,6 @@ def swapped_copy(swaps, out_dir):
     return out_dir
 
 
-def samples_of(data_dir, which):
-    """``(split, samples)``: the training tenth, or a whole split."""
-    if which != "tenth":
-        return which, None
-    samples = split_samples(data_dir, "train")
-    mask = model_selection(np.array([s.id for s in samples]))
-    return "train", [s for s, chosen in zip(samples, mask) if chosen]
-
-
-def errors(landmarker, data_dir, which):
-    """Per-image NME (68 points) of fkd predict's pipeline, as notebook 08 measures it."""
-    split, samples = samples_of(data_dir, which)
-    pred = predict_split_from_files(landmarker, data_dir, split, samples=samples)
-    return nme(pred.points, pred.gt)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", nargs="*", help="weights folders (default: the shipped one)")
@@ -67,20 +46,27 @@ def main(argv=None):
     parser.add_argument("--runtime", nargs="+", default=["keras"],
                         help="model runtimes (fkd predict --runtime): keras, onnx, int8")
     parser.add_argument("--swap", action="append", default=[], metavar="NAME=MODEL.keras")
+    parser.add_argument("--labels", nargs="+", help="the folders' names in the table")
+    parser.add_argument("--limit", type=int, help="only the first images of each set")
+    parser.add_argument("--csv", help="also write the table here (refused if it exists)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --csv")
     args = parser.parse_args(argv)
     folders = [Path(w) for w in args.weights] or [weights_io.shipped_weights_dir("real")]
+    labels = args.labels or [str(f) for f in folders]
+    if len(labels) != len(folders):
+        parser.error(f"--labels: {len(labels)} names for {len(folders)} weights folders")
+    if args.csv and Path(args.csv).exists() and not args.overwrite:
+        parser.error(f"{args.csv} exists; pass --overwrite to replace it")
     with tempfile.TemporaryDirectory() as tmp:
         if args.swap:
             swaps = dict(s.split("=", 1) for s in args.swap)
             folders.append(swapped_copy(swaps, Path(tmp) / "swapped"))
-        for which in args.sets:
-            for folder, stages, runtime in itertools.product(folders, args.stages, args.runtime):
-                e = errors(Landmarker(folder, "cascade", stages=stages, runtime=runtime),
-                           args.data_dir, which)
-                label = "shipped + " + ", ".join(args.swap) if folder.name == "swapped" else folder
-                print(f"{which:10s} n={len(e)} NME {100 * e.mean():.3f} % "
-                      f"FR@0.08 {100 * failure_rate(e):.2f} %  stages {stages or 'default'}, "
-                      f"{runtime}: {label}", flush=True)
+            labels.append("shipped + " + ", ".join(args.swap))
+        table = compare_frame(folders, args.data_dir, args.sets, args.stages, args.runtime,
+                              labels, args.limit, log=lambda line: print(line, flush=True))
+    if args.csv:
+        table.round(3).to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
     return 0
 
 

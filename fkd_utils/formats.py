@@ -197,17 +197,19 @@ def checked_int8_file(weights_dir, name, manifest=None):
     path = weights_dir / int8_file(name)
     want = manifest.get("files", {}).get(path.name)
     if not path.is_file() or not want:
-        raise DataError(f"{path}: this weights folder has no int8 model for {name}; make them "
-                        f"with 'fkd quantize --weights {weights_dir} --data-dir 300W', or use "
-                        "--runtime keras")
+        raise DataError(f"{path}: this weights folder has no int8 model for {name}; use "
+                        "--runtime auto (int8 where every model has one, else Keras) or keras, "
+                        "fewer stages (--stages), or make the int8 models of a folder of your "
+                        "own with 'fkd quantize --weights DIR --data-dir 300W'")
     if want != sha256(path):
         raise DataError(f"{path}: sha256 does not match manifest.json (corrupt or replaced file)")
     return path
 
 
-def has_int8(weights_dir, names, manifest=None):
-    """Whether the folder lists an int8 model for every name (the default runtime then)."""
-    listed = (manifest or read_weights_manifest(weights_dir)).get("files", {})
+def has_int8(manifest, names):
+    """Whether a weights folder's manifest lists an int8 model for every name (``--runtime
+    auto`` then runs them)."""
+    listed = manifest.get("files", {})
     return all(int8_file(n) in listed for n in names)
 
 

@@ -329,9 +329,17 @@ def predict_targets(model, images, batch_size=64):
     if not len(images):
         return np.zeros((0,) + tuple(model.output_shape[1:]))
     run = compiled_predict(model)
-    outputs = [np.asarray(run(images[i:j].astype(np.float32) / 255.0))
-               for i, j in batch_bounds(len(images), batch_size)]
+    # TensorFlow's traced function and ONNX Runtime take any batch size: one pass per
+    # ``batch_size * 4`` faces (31 faces in five pieces cost ~5 % more there)
+    pieces = (batch_bounds(len(images), batch_size) if _compiles_per_batch_size(model)
+              else [(i, i + 4 * batch_size) for i in range(0, len(images), 4 * batch_size)])
+    outputs = [np.asarray(run(images[i:j].astype(np.float32) / 255.0)) for i, j in pieces]
     return np.concatenate(outputs).astype(np.float64)
+
+
+def _compiles_per_batch_size(model):
+    """Whether each new batch size costs this model a compilation (Keras models on JAX)."""
+    return keras.backend.backend() == "jax" and isinstance(model, keras.Model)
 
 
 def compiled_predict(model):

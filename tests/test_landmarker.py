@@ -71,6 +71,14 @@ def test_cascade_runs_only_the_stages_asked_for(weights):
     faces = {"images": np.round(crop[None] * 255).astype(np.uint8), "transforms": transform[None]}
     _, shapes = pipeline.predict_cascade(full.models, faces, [image], stages=2)
     assert len(shapes) == 2
+    # without region ResNets the result is the stages' weighted mean; later stages count more
+    stages_only = {n: m for n, m in full.models.items() if n.startswith("cascade_stage")}
+    for count in (1, 2, 3):
+        result, shapes = pipeline.predict_cascade(stages_only, faces, [image], stages=count)
+        counts = pipeline.STAGE_WEIGHTS[count]
+        assert len(counts) == count and np.isclose(sum(counts), 1.0)
+        assert list(counts[1:]) == sorted(counts[1:]) and counts[-1] >= counts[0]
+        np.testing.assert_allclose(result, sum(w * s for w, s in zip(counts, shapes)))
     assert two(image, box)[0]["points"].shape == (68, 2)
     for bad in (0, len(pipeline.CASCADE_STAGES) + 1):
         with pytest.raises(ValueError, match="the cascade has stages 1 to"):
@@ -220,6 +228,17 @@ class _FlakyLandmarker:
         if image.mean() < 10:
             raise RuntimeError("dark image")
         return [{"box": boxes[0].tolist(), "points": np.zeros((68, 2))}]
+
+
+def test_batch_sizes_start_small_then_fill_whole_batches():
+    for count in range(0, 130):
+        for batch in (1, 2, 4, 8, 32):
+            sizes = landmarker.batch_sizes(count, batch)
+            assert sum(sizes) == count and all(0 < s <= batch for s in sizes)
+            full = sizes[len([s for s in landmarker.RAMP if s < batch and s <= count]):]
+            assert all(s == batch for s in full[:-1])  # whole batches after the ramp
+    assert landmarker.batch_sizes(200, 32) == [4, 8, 16, 32, 32, 32, 32, 32, 12]
+    assert landmarker.batch_sizes(5, 1) == [1] * 5
 
 
 def test_predict_batches_keeps_order_and_reports_each_failure(tmp_path):

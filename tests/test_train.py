@@ -143,7 +143,7 @@ def test_batch_bounds_cut_every_count_into_power_of_two_pieces():
         train.batch_bounds(10, 48)
 
 
-def test_predict_targets_matches_the_model_with_few_batch_sizes():
+def test_predict_targets_matches_the_model_with_few_batch_sizes(monkeypatch):
     model = build_resnet(32, 136, stages=((8, 1, 1), (8, 1, 2)), head="integral")
     images = np.random.default_rng(0).integers(0, 256, (70, 32, 32, 3), dtype=np.uint8)
     expected = keras.ops.convert_to_numpy(model(images.astype(np.float32) / 255.0))
@@ -157,9 +157,16 @@ def test_predict_targets_matches_the_model_with_few_batch_sizes():
             self.sizes.add(len(x))
             return np.zeros((len(x), 136))
     recorder = Recorder()
+    monkeypatch.setattr(train, "_compiles_per_batch_size", lambda model: True)  # as on JAX
     for n in range(1, 100):  # any count of faces: at most 7 batch sizes, so 7 compilations
         assert train.predict_targets(recorder, images[:1].repeat(n, 0)).shape == (n, 136)
     assert recorder.sizes == {1, 2, 4, 8, 16, 32, 64}
+    # a runtime that takes any batch size gets the faces in one pass, up to 4 x batch_size
+    monkeypatch.setattr(train, "_compiles_per_batch_size", lambda model: False)
+    recorder.sizes = set()
+    for n in (1, 31, 99, 256, 300):
+        assert train.predict_targets(recorder, images[:1].repeat(n, 0)).shape == (n, 136)
+    assert recorder.sizes == {1, 31, 99, 256, 44}
 
 
 #: Two simulated JAX CPU devices, as in CI (no GPU there).

@@ -1,0 +1,114 @@
+"""``fkd predict``'s settings and weights folders side by side, end to end from the image files
+with its own face detector: NME, FR@0.08 and CPU time a face.
+
+Scored on the fixed training tenth (``tenth``: the held-out selection images, where choices
+are made) or, to report only, on a measured split (``validation``: the HELEN test images).
+``benchmarks/compare_weights.py`` prints these; notebook 09 shows what each change to the
+shipped landmarker bought.
+"""
+import time
+
+import numpy as np
+import pandas as pd
+
+from .data import split_samples
+from .landmarker import Landmarker, predict_split_from_files
+from .metrics import failure_rate, nme
+from .pipeline import model_selection
+
+#: the columns of :func:`compare_frame`
+COLUMNS = ("weights", "set", "stages", "runtime", "n", "NME %", "FR@0.08 %", "CPU ms a face")
+
+
+def samples_of(data_dir, which, limit=None):
+    """``(split, samples)``: the training tenth, or a whole split (None: all its samples);
+    ``limit``: only the first samples."""
+    if which == "tenth":
+        samples = split_samples(data_dir, "train")
+        mask = model_selection(np.array([s.id for s in samples]))
+        samples = [s for s, chosen in zip(samples, mask) if chosen]
+        return "train", samples[:limit]
+    return which, (split_samples(data_dir, which)[:limit] if limit else None)
+
+
+def score(landmarker, data_dir, which="tenth", limit=None):
+    """One landmarker on one set: ``{"n", "NME %", "FR@0.08 %", "CPU ms a face"}`` (68 points;
+    CPU time of this process, all threads: reading, detecting and landmarking one photo at a
+    time, as notebook 08 measures; after one untimed photo, since first calls compile)."""
+    split, samples = samples_of(data_dir, which, limit)
+    first = samples[:1] if samples is not None else split_samples(data_dir, split)[:1]
+    predict_split_from_files(landmarker, data_dir, split, samples=first)  # first calls compile
+    start = time.process_time()
+    pred = predict_split_from_files(landmarker, data_dir, split, samples=samples)
+    cpu = time.process_time() - start
+    errors = nme(pred.points, pred.gt)
+    return {"n": len(errors), "NME %": 100 * errors.mean(),
+            "FR@0.08 %": 100 * failure_rate(errors), "CPU ms a face": 1000 * cpu / len(errors)}
+
+
+def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=("keras",),
+                  labels=None, limit=None, log=None):
+    """Every folder x set x stages x runtime (``fkd predict --stages / --runtime``) scored with
+    :func:`score`, one row each (:data:`COLUMNS`). A runtime that resolves to one already
+    measured for that folder and stage count (``auto`` where there is no int8 model) is not
+    run twice. ``labels``: the folders' names in the table (default: their paths)."""
+    labels = list(labels or [str(f) for f in folders])
+    rows = []
+    for which in sets:
+        for folder, label in zip(folders, labels):
+            for count in stages:
+                done = set()
+                for runtime in runtimes:
+                    landmarker = Landmarker(folder, "cascade", stages=count, runtime=runtime)
+                    if landmarker.runtime in done:
+                        continue
+                    done.add(landmarker.runtime)
+                    rows.append({"weights": label, "set": which, "stages": landmarker.stages,
+                                 "runtime": landmarker.runtime,
+                                 **score(landmarker, data_dir, which, limit)})
+                    if log:
+                        log(row_text(rows[-1]))
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def row_text(row):
+    """One row of :func:`compare_frame` as a line of text."""
+    return (f"{row['set']:10s} n={row['n']} NME {row['NME %']:.3f} % FR@0.08 "
+            f"{row['FR@0.08 %']:.2f} % {row['CPU ms a face']:.1f} CPU ms a face  stages "
+            f"{row['stages']}, {row['runtime']}: {row['weights']}")
+
+
+def training_records(manifest):
+    """How each model a weights folder took from a longer training run was trained (the
+    manifest's ``replaced`` records, written by ``python -m fkd_utils.release``), as a table."""
+    rows = [{"model": name, "profile": rec.get("profile"), "epochs": rec.get("epochs_run"),
+             "training (min)": round(rec.get("train_time_s", float("nan")) / 60),
+             "best selection loss": rec.get("best_val_loss")}
+            for name, rec in (manifest.get("replaced") or {}).items()]
+    return pd.DataFrame(rows, columns=["model", "profile", "epochs", "training (min)",
+                                       "best selection loss"])
+
+
+#: the committed comparison notebook 09 shows (made by the command in its provenance line)
+CHANGES_FILE = "real_shipped_changes.csv"
+CHANGES_COMMAND = ("python benchmarks/compare_weights.py OLD_WEIGHTS fkd_utils/weights/real "
+                   "--labels 'cpu profile (before)' 'release stages 1-2 (shipped)' --data-dir "
+                   "../shared/data/300w --sets tenth validation --stages 1 2 3 --runtime keras "
+                   "auto --csv " + CHANGES_FILE)
+SET_NAMES = {"tenth": "training tenth", "validation": "HELEN test"}
+
+
+def reference_changes():
+    """The committed comparison of the shipped weights before and after their changes
+    (:data:`CHANGES_FILE` in the reference tables), sets named, or None if it is missing."""
+    from .report import reference_dir
+    path = reference_dir() / CHANGES_FILE
+    if not path.is_file():
+        print(f"no reference table {CHANGES_FILE} in {reference_dir()}")
+        return None
+    print(f"reference, real faces (300-W): made by `{CHANGES_COMMAND}` on 2 CPU cores; "
+          "OLD_WEIGHTS: the previous shipped weights (git archive 5aea4bd "
+          "fkd_utils/weights/real), int8 models added by fkd quantize")
+    table = pd.read_csv(path)
+    table["set"] = table["set"].map(SET_NAMES).fillna(table["set"])
+    return table.round({"NME %": 3, "FR@0.08 %": 2, "CPU ms a face": 1})

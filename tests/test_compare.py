@@ -1,0 +1,51 @@
+"""Settings and weights folders side by side (``fkd_utils.compare``): the tenth is the
+selection images, every combination is one row, a runtime that resolves to one already run is
+not run twice, and a folder's training records come from its manifest."""
+import numpy as np
+
+from fkd_utils import compare, pipeline
+from fkd_utils.data import split_samples
+
+
+def test_the_tenth_is_the_training_images_chosen_for_selection(tiny_data):
+    split, samples = compare.samples_of(tiny_data, "tenth")
+    train = split_samples(tiny_data, "train")
+    chosen = {s.id for s, m in zip(train, pipeline.model_selection(np.array([s.id for s in train]))) if m}
+    assert split == "train" and {s.id for s in samples} == chosen and samples
+    assert compare.samples_of(tiny_data, "tenth", limit=1)[1] == samples[:1]
+    assert compare.samples_of(tiny_data, "validation") == ("validation", None)
+    assert len(compare.samples_of(tiny_data, "validation", limit=2)[1]) == 2
+
+
+def test_every_combination_is_one_row_and_auto_without_int8_is_keras(tiny_data, untrained_weights):
+    table = compare.compare_frame([untrained_weights], tiny_data, sets=["validation"],
+                                  stages=[1, 2], runtimes=["keras", "auto"], labels=["untrained"],
+                                  limit=2)
+    assert list(table.columns) == list(compare.COLUMNS)
+    # no int8 models in the folder: auto resolves to keras, measured once per stage count
+    assert table[["stages", "runtime"]].values.tolist() == [[1, "keras"], [2, "keras"]]
+    assert (table["n"] == 2).all() and (table["weights"] == "untrained").all()
+    assert np.isfinite(table["NME %"]).all() and (table["NME %"] > 0).all()
+    assert (table["FR@0.08 %"].between(0, 100)).all() and (table["CPU ms a face"] > 0).all()
+    assert "stages 1, keras: untrained" in compare.row_text(table.iloc[0])
+
+
+def test_training_records_come_from_the_manifest():
+    manifest = {"replaced": {"cascade_stage1": {"profile": "release", "epochs_run": 72,
+                                                "train_time_s": 4698.9, "best_val_loss": 1.504}}}
+    table = compare.training_records(manifest)
+    assert table.to_dict("records") == [{"model": "cascade_stage1", "profile": "release",
+                                         "epochs": 72, "training (min)": 78,
+                                         "best selection loss": 1.504}]
+    assert compare.training_records({}).empty
+
+
+def test_the_committed_comparison_covers_both_weights_on_both_sets():
+    table = compare.reference_changes()
+    assert table is not None and list(table.columns) == list(compare.COLUMNS)
+    assert set(table["set"]) == {"training tenth", "HELEN test"}
+    assert table["weights"].nunique() == 2 and set(table["stages"]) == {1, 2, 3}
+    # int8 costs at most a few hundredths of a point against the same weights in Keras
+    pairs = table.pivot_table(index=["weights", "set", "stages"], columns="runtime",
+                              values="NME %").dropna()
+    assert len(pairs) and (abs(pairs["int8"] - pairs["keras"]) < 0.05).all()
