@@ -81,8 +81,9 @@ def row_text(row):
 def training_records(manifest):
     """How each model a weights folder took from a longer training run was trained (the
     manifest's ``replaced`` records, written by ``python -m fkd_utils.release``), as a table."""
-    rows = [{"model": name, "profile": rec.get("profile"), "epochs": rec.get("epochs_run"),
-             "training (min)": round(rec.get("train_time_s", float("nan")) / 60),
+    rows = [{"model": name, "profile": rec.get("profile"),
+             "epochs": f"{rec.get('epochs_run')}{' so far' if rec.get('still_training') else ''}",
+             "training (min)": round(rec["train_time_s"] / 60) if "train_time_s" in rec else None,
              "best selection loss": rec.get("best_val_loss")}
             for name, rec in (manifest.get("replaced") or {}).items()]
     return pd.DataFrame(rows, columns=["model", "profile", "epochs", "training (min)",

@@ -33,10 +33,13 @@ def test_every_combination_is_one_row_and_auto_without_int8_is_keras(tiny_data, 
 def test_training_records_come_from_the_manifest():
     manifest = {"replaced": {"cascade_stage1": {"profile": "release", "epochs_run": 72,
                                                 "train_time_s": 4698.9, "best_val_loss": 1.504}}}
+    manifest["replaced"]["cascade_stage3"] = {"profile": "release", "epochs_run": 30,
+                                              "best_val_loss": 1.29, "still_training": True}
     table = compare.training_records(manifest)
-    assert table.to_dict("records") == [{"model": "cascade_stage1", "profile": "release",
-                                         "epochs": 72, "training (min)": 78,
-                                         "best selection loss": 1.504}]
+    assert table.to_dict("records")[0] == {"model": "cascade_stage1", "profile": "release",
+                                           "epochs": "72", "training (min)": 78,
+                                           "best selection loss": 1.504}
+    assert table["epochs"][1] == "30 so far" and table["training (min)"].isna()[1]
     assert compare.training_records({}).empty
 
 

@@ -47,6 +47,15 @@ def test_the_checkpoint_record_reads_the_training_manifest(nose_checkpoint, tmp_
     assert record == {"checkpoint": str(nose_checkpoint), "profile": "release",
                       "epochs_run": 7, "best_val_loss": 1.25}
     assert release.checkpoint_record(tmp_path / "x.keras") == {"checkpoint": str(tmp_path / "x.keras")}
+    # a run's best checkpoint while it still trains: epochs so far and the best loss from its history
+    run = tmp_path / "release" / "300w-0123"
+    run.mkdir(parents=True)
+    (run / "cascade_stage3.history.csv").write_text(
+        "epoch,learning_rate,loss,val_loss\n0,0.0003,1.4,1.48\n1,0.0003,1.3,1.39\n2,0.0003,1.2,1.41\n")
+    best = run / "cascade_stage3.best.keras"
+    assert release.checkpoint_record(best) == {"checkpoint": str(best), "profile": "release",
+                                               "epochs_run": 3, "best_val_loss": 1.39,
+                                               "still_training": True}
 
 
 def test_ship_weights_never_writes_over_a_folder(untrained_weights, tiny_data, tmp_path):
