@@ -22,6 +22,7 @@ from pathlib import Path
 from fkd_utils import quiet  # noqa: F401  (silences TensorFlow's start-up lines)
 from fkd_utils import weights_io
 from fkd_utils.compare import compare_frame
+from fkd_utils.formats import int8_file
 
 
 def swapped_copy(swaps, out_dir):
@@ -33,6 +34,9 @@ def swapped_copy(swaps, out_dir):
         model = keras.models.load_model(checkpoint, compile=False)
         for path in weights_io.export_model(model, out_dir, name):
             manifest["files"][path.name] = weights_io.sha256(path)
+        # the shipped int8 copy is of the model swapped out: without it, auto runs Keras
+        (out_dir / int8_file(name)).unlink(missing_ok=True)
+        manifest["files"].pop(int8_file(name), None)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return out_dir
 
@@ -44,7 +48,7 @@ def main(argv=None):
     parser.add_argument("--sets", nargs="+", default=["tenth"])
     parser.add_argument("--stages", type=int, nargs="+", default=[None])
     parser.add_argument("--runtime", nargs="+", default=["keras"],
-                        help="model runtimes (fkd predict --runtime): keras, onnx, int8")
+                        help="model runtimes (fkd predict --runtime): keras, onnx, int8, auto")
     parser.add_argument("--swap", action="append", default=[], metavar="NAME=MODEL.keras")
     parser.add_argument("--labels", nargs="+", help="the folders' names in the table")
     parser.add_argument("--limit", type=int, help="only the first images of each set")
@@ -57,6 +61,10 @@ def main(argv=None):
         parser.error(f"--labels: {len(labels)} names for {len(folders)} weights folders")
     if args.csv and Path(args.csv).exists() and not args.overwrite:
         parser.error(f"{args.csv} exists; pass --overwrite to replace it")
+    if args.csv and not Path(args.csv).resolve().parent.is_dir():
+        parser.error(f"{args.csv}: its folder does not exist")
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit must be at least 1, got {args.limit}")
     with tempfile.TemporaryDirectory() as tmp:
         if args.swap:
             swaps = dict(s.split("=", 1) for s in args.swap)

@@ -23,12 +23,14 @@ COLUMNS = ("weights", "set", "stages", "runtime", "n", "NME %", "FR@0.08 %", "CP
 def samples_of(data_dir, which, limit=None):
     """``(split, samples)``: the training tenth, or a whole split (None: all its samples);
     ``limit``: only the first samples."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
     if which == "tenth":
         samples = split_samples(data_dir, "train")
         mask = model_selection(np.array([s.id for s in samples]))
         samples = [s for s, chosen in zip(samples, mask) if chosen]
         return "train", samples[:limit]
-    return which, (split_samples(data_dir, which)[:limit] if limit else None)
+    return which, (split_samples(data_dir, which)[:limit] if limit is not None else None)
 
 
 def score(landmarker, data_dir, which="tenth", limit=None):
@@ -53,6 +55,8 @@ def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=(
     measured for that folder and stage count (``auto`` where there is no int8 model) is not
     run twice. ``labels``: the folders' names in the table (default: their paths)."""
     labels = list(labels or [str(f) for f in folders])
+    if len(labels) != len(folders):
+        raise ValueError(f"{len(labels)} labels for {len(folders)} weights folders")
     rows = []
     for which in sets:
         for folder, label in zip(folders, labels):
@@ -82,7 +86,8 @@ def training_records(manifest):
     """How each model a weights folder took from a longer training run was trained (the
     manifest's ``replaced`` records, written by ``python -m fkd_utils.release``), as a table."""
     rows = [{"model": name, "profile": rec.get("profile"),
-             "epochs": f"{rec.get('epochs_run')}{' so far' if rec.get('still_training') else ''}",
+             "epochs": (f"{rec['epochs_run']}{' so far' if rec.get('still_training') else ''}"
+                        if "epochs_run" in rec else None),
              "training (min)": round(rec["train_time_s"] / 60) if "train_time_s" in rec else None,
              "best selection loss": rec.get("best_val_loss")}
             for name, rec in (manifest.get("replaced") or {}).items()]
@@ -93,7 +98,7 @@ def training_records(manifest):
 #: the committed comparison notebook 09 shows (made by the command in its provenance line)
 CHANGES_FILE = "real_shipped_changes.csv"
 CHANGES_COMMAND = ("python benchmarks/compare_weights.py OLD_WEIGHTS fkd_utils/weights/real "
-                   "--labels 'cpu profile (before)' 'release stages 1-2 (shipped)' --data-dir "
+                   "--labels 'cpu profile (before)' 'release stages 1-3 (shipped)' --data-dir "
                    "../shared/data/300w --sets tenth validation --stages 1 2 3 --runtime keras "
                    "auto --csv " + CHANGES_FILE)
 SET_NAMES = {"tenth": "training tenth", "validation": "HELEN test"}

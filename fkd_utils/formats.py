@@ -195,8 +195,11 @@ def checked_int8_file(weights_dir, name, manifest=None):
     weights_dir = Path(weights_dir)
     manifest = manifest or read_weights_manifest(weights_dir)
     path = weights_dir / int8_file(name)
-    want = manifest.get("files", {}).get(path.name)
-    if not path.is_file() or not want:
+    want = (manifest.get("files") or {}).get(path.name)
+    if want and not path.is_file():
+        raise DataError(f"{path}: listed in manifest.json but missing; the weights folder is "
+                        "incomplete (copy it again, or use --runtime keras)")
+    if not want:
         raise DataError(f"{path}: this weights folder has no int8 model for {name}; use "
                         "--runtime auto (int8 where every model has one, else Keras) or keras, "
                         "fewer stages (--stages), or make the int8 models of a folder of your "
@@ -209,7 +212,7 @@ def checked_int8_file(weights_dir, name, manifest=None):
 def has_int8(manifest, names):
     """Whether a weights folder's manifest lists an int8 model for every name (``--runtime
     auto`` then runs them)."""
-    listed = manifest.get("files", {})
+    listed = manifest.get("files") or {}
     return all(int8_file(n) in listed for n in names)
 
 

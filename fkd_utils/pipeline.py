@@ -64,11 +64,12 @@ REGION_BLEND = 0.6
 #: How many of the cascade's stages ``fkd predict`` runs unless told (``--stages``): the most
 #: accurate setting on the selection tenth, end to end with fkd's own detector, that runs as
 #: fast as the previous default (stage 1 in Keras) with the shipped int8 models (``--runtime
-#: auto``): 44.9 against 44.5 faces/s side by side, batches of 32, HOG. Shipped
-#: weights, tenth (193 images), NME: 1 stage 4.340 %, 2 stages 4.086 %, 3 stages 4.049 % (stage
-#: 3 has no int8 model, so it runs in Keras); speed: README's speed table
-#: (benchmarks/predict_speed.py). With the 300-W boxes instead (the cpu weights, Keras): 1
-#: stage 3.68 %, 2 stages 3.55 %, 3 stages 3.53 %.
+#: auto``): 53.3 against 54.9 faces/s side by side, batches of 32, HOG (README's speed table,
+#: benchmarks/predict_speed.py). Shipped weights, tenth (193 images), NME with equal stage
+#: weights: 1 stage 4.340 %, 2 stages 4.086 %, 3 stages 4.049 % (stage 3 has no int8 model, so
+#: it runs in Keras); with ``STAGE_WEIGHTS`` and the release profile's stage 3: 2 stages
+#: 4.046 %, 3 stages 3.983 %. With the 300-W boxes instead (the cpu weights, Keras): 1 stage
+#: 3.68 %, 2 stages 3.55 %, 3 stages 3.53 %.
 PREDICT_STAGES = 2
 #: How much each stage's points count in the cascade's result, by how many stages ran: later
 #: stages read a crop placed by the earlier ones, so they count more. Chosen on the selection

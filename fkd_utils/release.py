@@ -40,12 +40,14 @@ def merged_models(base_dir, replacements):
 
 
 def checkpoint_record(path):
-    """Where a replacement came from: its file and, from the training manifest beside it
-    (``<name>.json``), its profile, epochs, training time and best selection loss. A run's
-    best checkpoint while it still trains (``<name>.best.keras``, no manifest yet) gets its
-    epochs so far and best selection loss from the run's ``<name>.history.csv``."""
+    """Where a replacement came from: its file and, from the run's training manifest
+    (``<name>.json`` beside ``<name>.keras`` or ``<name>.best.keras``), its profile, epochs,
+    training time and best selection loss. A run's best checkpoint while it still trains (no
+    manifest yet) gets its epochs so far and best selection loss from ``<name>.history.csv``."""
+    import math
     path = Path(path)
-    sidecar = path.with_suffix(".json")
+    stem = path.name[: -len(".best.keras")] if path.name.endswith(".best.keras") else path.stem
+    sidecar = path.with_name(stem + ".json")
     record = {"checkpoint": str(path)}
     if sidecar.is_file():
         trained = json.loads(sidecar.read_text())
@@ -53,14 +55,15 @@ def checkpoint_record(path):
                                                  "best_val_loss", "learning_rate", "data_fingerprint")
                        if k in trained})
         return record
-    history = path.with_name(path.name.replace(".best.keras", ".history.csv"))
+    history = path.with_name(stem + ".history.csv")
     if path.name.endswith(".best.keras") and history.is_file():
         import csv
         with open(history, newline="") as fh:
             losses = [float(r["val_loss"]) for r in csv.DictReader(fh) if r.get("val_loss")]
-        if losses:  # (a run's folder is models/<profile>/<data fingerprint>/)
+        finite = [v for v in losses if math.isfinite(v)]
+        if finite:  # (a run's folder is models/<profile>/<data fingerprint>/)
             record.update({"profile": path.parent.parent.name, "epochs_run": len(losses),
-                           "best_val_loss": min(losses), "still_training": True})
+                           "best_val_loss": min(finite), "still_training": True})
     return record
 
 

@@ -338,8 +338,10 @@ def predict_targets(model, images, batch_size=64):
 
 
 def _compiles_per_batch_size(model):
-    """Whether each new batch size costs this model a compilation (Keras models on JAX)."""
-    return keras.backend.backend() == "jax" and isinstance(model, keras.Model)
+    """Whether each new batch size costs this model a compilation (Keras models on JAX, also
+    behind a stand-in that holds one as ``.model``, like ``quantize.InputRecorder``)."""
+    return (keras.backend.backend() == "jax"
+            and isinstance(getattr(model, "model", model), keras.Model))
 
 
 def compiled_predict(model):

@@ -72,6 +72,7 @@ def test_cascade_runs_only_the_stages_asked_for(weights):
     _, shapes = pipeline.predict_cascade(full.models, faces, [image], stages=2)
     assert len(shapes) == 2
     # without region ResNets the result is the stages' weighted mean; later stages count more
+    assert set(pipeline.STAGE_WEIGHTS) == set(range(1, len(pipeline.CASCADE_STAGES) + 1))
     stages_only = {n: m for n, m in full.models.items() if n.startswith("cascade_stage")}
     for count in (1, 2, 3):
         result, shapes = pipeline.predict_cascade(stages_only, faces, [image], stages=count)
@@ -235,9 +236,13 @@ def test_batch_sizes_start_small_then_fill_whole_batches():
         for batch in (1, 2, 4, 8, 32):
             sizes = landmarker.batch_sizes(count, batch)
             assert sum(sizes) == count and all(0 < s <= batch for s in sizes)
-            full = sizes[len([s for s in landmarker.RAMP if s < batch and s <= count]):]
-            assert all(s == batch for s in full[:-1])  # whole batches after the ramp
+            rest = sizes[-1:] if sizes and sizes[-1] < batch else []
+            body = sizes[:len(sizes) - len(rest)]
+            ramp = [s for s in body if s < batch]
+            assert body == ramp + [batch] * (len(body) - len(ramp))  # ramp first, then whole batches
+            assert all(s in landmarker.RAMP for s in ramp) and ramp == sorted(set(ramp))
     assert landmarker.batch_sizes(200, 32) == [4, 8, 16, 32, 32, 32, 32, 32, 12]
+    assert landmarker.batch_sizes(10, 32) == [4, 6]
     assert landmarker.batch_sizes(5, 1) == [1] * 5
 
 

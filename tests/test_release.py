@@ -56,6 +56,11 @@ def test_the_checkpoint_record_reads_the_training_manifest(nose_checkpoint, tmp_
     assert release.checkpoint_record(best) == {"checkpoint": str(best), "profile": "release",
                                                "epochs_run": 3, "best_val_loss": 1.39,
                                                "still_training": True}
+    # once the run has finished, its best checkpoint reads the run's manifest instead
+    (run / "cascade_stage3.json").write_text(json.dumps({"profile": "release", "epochs_run": 9,
+                                                         "train_time_s": 60.0}))
+    assert release.checkpoint_record(best) == {"checkpoint": str(best), "profile": "release",
+                                               "epochs_run": 9, "train_time_s": 60.0}
 
 
 def test_ship_weights_never_writes_over_a_folder(untrained_weights, tiny_data, tmp_path):
