@@ -57,21 +57,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
     folders = [Path(w) for w in args.weights] or [weights_io.shipped_weights_dir("real")]
     labels = args.labels or [str(f) for f in folders]
-    if len(labels) != len(folders):
-        parser.error(f"--labels: {len(labels)} names for {len(folders)} weights folders")
     if args.csv and Path(args.csv).exists() and not args.overwrite:
         parser.error(f"{args.csv} exists; pass --overwrite to replace it")
     if args.csv and not Path(args.csv).resolve().parent.is_dir():
         parser.error(f"{args.csv}: its folder does not exist")
-    if args.limit is not None and args.limit < 1:
-        parser.error(f"--limit must be at least 1, got {args.limit}")
     with tempfile.TemporaryDirectory() as tmp:
         if args.swap:
             swaps = dict(s.split("=", 1) for s in args.swap)
             folders.append(swapped_copy(swaps, Path(tmp) / "swapped"))
             labels.append("shipped + " + ", ".join(args.swap))
-        table = compare_frame(folders, args.data_dir, args.sets, args.stages, args.runtime,
-                              labels, args.limit, log=lambda line: print(line, flush=True))
+        try:  # bad --labels / --limit: compare_frame says what is wrong before any scoring
+            table = compare_frame(folders, args.data_dir, args.sets, args.stages, args.runtime,
+                                  labels, args.limit, log=lambda line: print(line, flush=True))
+        except ValueError as err:
+            parser.error(str(err))
     if args.csv:
         table.round(3).to_csv(args.csv, index=False)
         print(f"wrote {args.csv}")

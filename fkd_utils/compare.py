@@ -57,21 +57,22 @@ def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=(
     labels = list(labels or [str(f) for f in folders])
     if len(labels) != len(folders):
         raise ValueError(f"{len(labels)} labels for {len(folders)} weights folders")
+    settings = []  # (label, landmarker), each model set loaded once for every set
+    for folder, label in zip(folders, labels):
+        for count in stages:
+            done = set()
+            for runtime in runtimes:
+                landmarker = Landmarker(folder, "cascade", stages=count, runtime=runtime)
+                if landmarker.runtime not in done:
+                    done.add(landmarker.runtime)
+                    settings.append((label, landmarker))
     rows = []
     for which in sets:
-        for folder, label in zip(folders, labels):
-            for count in stages:
-                done = set()
-                for runtime in runtimes:
-                    landmarker = Landmarker(folder, "cascade", stages=count, runtime=runtime)
-                    if landmarker.runtime in done:
-                        continue
-                    done.add(landmarker.runtime)
-                    rows.append({"weights": label, "set": which, "stages": landmarker.stages,
-                                 "runtime": landmarker.runtime,
-                                 **score(landmarker, data_dir, which, limit)})
-                    if log:
-                        log(row_text(rows[-1]))
+        for label, landmarker in settings:
+            rows.append({"weights": label, "set": which, "stages": landmarker.stages,
+                         "runtime": landmarker.runtime, **score(landmarker, data_dir, which, limit)})
+            if log:
+                log(row_text(rows[-1]))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 

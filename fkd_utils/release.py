@@ -11,7 +11,9 @@ validation metrics, detector calibrations and checksums describe the folder as s
 exist (copy it into ``fkd_utils/weights/real/`` by hand after comparing it on the tenth).
 """
 import argparse
+import csv
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -44,7 +46,6 @@ def checkpoint_record(path):
     (``<name>.json`` beside ``<name>.keras`` or ``<name>.best.keras``), its profile, epochs,
     training time and best selection loss. A run's best checkpoint while it still trains (no
     manifest yet) gets its epochs so far and best selection loss from ``<name>.history.csv``."""
-    import math
     path = Path(path)
     stem = path.name[: -len(".best.keras")] if path.name.endswith(".best.keras") else path.stem
     sidecar = path.with_name(stem + ".json")
@@ -57,7 +58,6 @@ def checkpoint_record(path):
         return record
     history = path.with_name(stem + ".history.csv")
     if path.name.endswith(".best.keras") and history.is_file():
-        import csv
         with open(history, newline="") as fh:
             losses = [float(r["val_loss"]) for r in csv.DictReader(fh) if r.get("val_loss")]
         finite = [v for v in losses if math.isfinite(v)]
