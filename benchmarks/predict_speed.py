@@ -31,7 +31,9 @@ def run(files, landmarker, batch=1):
     per batched model pass (1: one photo at a time), the next batch decoded and detected
     while the models work."""
     start, cpu = time.perf_counter(), time.process_time()
-    faces = sum(len(f) for *_, f in predict_batches([(p, p.stem) for p in files], landmarker, batch))
+    faces = sum(len(found[0]) for *_, found in predict_batches([(p, p.stem) for p in files],
+                                                               landmarker, batch)
+                if not isinstance(found, Exception))  # found: (faces, rejected detections)
     return faces, time.perf_counter() - start, time.process_time() - cpu
 
 

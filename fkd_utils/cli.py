@@ -144,15 +144,17 @@ def cmd_reproduce(args):
 def cmd_predict(args):
     from .landmarker import Landmarker, predict_files
     landmarker = Landmarker(args.weights, args.approach, args.detector, args.min_face, args.stages,
-                            args.runtime)
+                            args.runtime, face_check=not args.no_face_check)
     summary = predict_files(args.inputs, landmarker, args.out, overlays=not args.no_overlay,
                             log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite)
     if args.json:
         print(_json(summary))
     else:
         n_faces = sum(len(r["faces"]) for r in summary["images"])
+        n_rejected = sum(len(r.get("rejected", ())) for r in summary["images"])
         print(f"{len(summary['images'])} images, {n_faces} faces, "
               f"{len(summary['no_face'])} without a face, {len(summary['skipped'])} skipped"
+              + (f", {n_rejected} detections failed the face check" if n_rejected else "")
               + (f"; results in {args.out}" if args.out else ""))
     if summary["skipped"]:
         print(f"fkd predict: {len(summary['skipped'])} of "
@@ -363,6 +365,10 @@ def build_parser():
                     help="run the models with Keras, ONNX Runtime in float32 (converted once "
                          "and cached) or ONNX Runtime in int8 (the weights folder's 8-bit "
                          "models, fkd quantize); default auto: int8 where the folder has them")
+    pr.add_argument("--no-face-check", action="store_true",
+                    help="keep every detection: by default a detection whose stages' points "
+                         "disagree more than the weights' calibrated limit (no face, or part of "
+                         "one) is left out and listed under 'rejected' in its JSON")
     pr.add_argument("--json", action="store_true", help="print the results as JSON")
     pr.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs")
     pr.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")

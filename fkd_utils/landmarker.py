@@ -13,6 +13,7 @@ import numpy as np
 from . import paths
 from .crop import face_crop
 from .detect import MIN_FACE, FaceDetector, check_min_face, nearest_calibration
+from .face_check import is_face, spread_limit, stage_spread
 from .formats import has_int8, load_runtime_models
 from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
 from .markup import REGIONS
@@ -40,7 +41,7 @@ class Landmarker:
     """
 
     def __init__(self, weights_dir=None, approach="cascade", detector=None, min_face=None,
-                 stages=None, runtime=DEFAULT_RUNTIME):
+                 stages=None, runtime=DEFAULT_RUNTIME, face_check=True):
         self.weights_dir = Path(weights_dir or shipped_weights_dir())
         self.manifest = read_weights_manifest(self.weights_dir)
         if approach not in APPROACH_ALIASES:
@@ -61,7 +62,17 @@ class Landmarker:
         self.runtime = resolve_runtime(runtime or DEFAULT_RUNTIME, needed, self.manifest)
         self.models = load_runtime_models(self.weights_dir, needed, self.runtime, self.manifest)
         self._check_sizes()
+        self.max_stage_spread = self._spread_limit() if face_check else None
         self.set_detector(detector, min_face)
+
+    def _spread_limit(self):
+        """The face check's limit (:mod:`face_check`) for the stages that run, from the weights
+        manifest; None where there is nothing to check (one stage, another approach, or weights
+        exported before the check existed)."""
+        if self.approach != "cascade" or self.stages < 2:
+            return None
+        entry = (self.manifest.get("face_check") or {}).get(str(self.stages))
+        return None if entry is None else float(entry["max_stage_spread"])
 
     def set_detector(self, backend=None, min_face=None):
         """Use a face detector backend (hog, haar, lbp) with its calibration from the manifest;
@@ -86,7 +97,7 @@ class Landmarker:
                 "weights_dir": str(self.weights_dir.resolve()),
                 "weights_manifest_sha256": sha256(self.weights_dir / "manifest.json"),
                 "weights_profile": self.manifest.get("profile"),
-                "runtime": self.runtime,
+                "runtime": self.runtime, "max_stage_spread": self.max_stage_spread,
                 "keras": f"{keras.__version__} ({keras.backend.backend()})",
                 "fkd_version": __version__}
         return self._settings
@@ -116,28 +127,26 @@ class Landmarker:
 
     def landmarks_many(self, images, boxes_per_image):
         """:meth:`landmarks` for many images at once: one batched pass of each model."""
-        size, margin = self.manifest["image_size"], self.manifest["face_margin"]
-        crops, transforms, face_images, counts = [], [], [], []
-        for image, boxes in zip(images, boxes_per_image):
-            boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-            counts.append(len(boxes))
-            for box in boxes:
-                crop, transform, _ = face_crop(image, box, size, margin)
-                crops.append(np.round(crop * 255).astype(np.uint8))
-                transforms.append(transform)
-                face_images.append(image)
-        if not crops:
-            return [np.zeros((0, 68, 2)) for _ in images]
-        faces = {"images": np.stack(crops), "transforms": np.stack(transforms)}
-        points = self._predict(faces, face_images)
-        return np.split(points, np.cumsum(counts)[:-1])
+        return [points for points, _ in self._points_and_spreads(images, boxes_per_image)]
+
+    def _points_and_spreads(self, images, boxes_per_image):
+        """Per image, its faces' points (K, 68, 2) and stage spreads (K,) (see
+        :func:`face_check.stage_spread`; NaN where one stage ran)."""
+        faces, face_images, counts = face_crops(images, boxes_per_image, self.manifest)
+        if not face_images:
+            return [(np.zeros((0, 68, 2)), np.zeros(0)) for _ in images]
+        points, spreads = self._predict(faces, face_images)
+        cuts = np.cumsum(counts)[:-1]
+        return list(zip(np.split(points, cuts), np.split(spreads, cuts)))
 
     def _predict(self, faces, images):
         if self.approach == "cascade":
-            return predict_cascade(self.models, faces, images, stages=self.stages)[0]
+            points, shapes = predict_cascade(self.models, faces, images, stages=self.stages)
+            return points, stage_spread(shapes)
         first = predict_faces(self.models["end_to_end"], faces)
+        no_spread = np.full(len(first), np.nan)
         if self.approach == "end_to_end":
-            return first
+            return first, no_spread
         regions = {r: self.models[f"region_{r}"] for r in REGIONS}
         if self.approach == "region":
             squares = region_squares(first)
@@ -145,26 +154,61 @@ class Landmarker:
             centres, sides = predict_boxes(self.models["boxes"], faces)
             squares = {r: (centres[:, i], sides[:, i]) for i, r in enumerate(REGIONS)}
         return refine_with_regions(first, images, squares, regions,
-                                   self.manifest["region_size"])[0]
+                                   self.manifest["region_size"])[0], no_spread
+
+    def checked_faces(self, images, boxes_per_image, check=True):
+        """Per image ``(faces, rejected)``: the faces (``{"box", "points", "stage_spread"}``)
+        and, with ``check``, the boxes the face check turned down (``{"box",
+        "stage_spread"}``: see :mod:`face_check`), landmarked in one batch."""
+        limit = self.max_stage_spread if check else None
+        out = []
+        for boxes, (points, spreads) in zip(boxes_per_image,
+                                            self._points_and_spreads(images, boxes_per_image)):
+            faces, rejected = [], []
+            for box, pts, spread, ok in zip(np.asarray(boxes, np.float64).reshape(-1, 4), points,
+                                            spreads, is_face(spreads, limit)):
+                face = {"box": box.tolist(),
+                        "stage_spread": None if np.isnan(spread) else round(float(spread), 4)}
+                if ok:
+                    faces.append({**face, "points": pts})
+                else:
+                    rejected.append(face)
+            out.append((faces, rejected))
+        return out
 
     def predict_many(self, images, boxes=None):
         """Faces of many RGB images (as :meth:`__call__`), detected one by one (unless their
         ``boxes`` are given) and landmarked in one batch: the fast path for folders."""
         images = [_rgb(im) for im in images]
-        boxes = [self.detect(im) for im in images] if boxes is None else boxes
-        points = self.landmarks_many(images, boxes)
-        return [[{"box": np.asarray(b).tolist(), "points": p} for b, p in zip(bs, ps)]
-                for bs, ps in zip(boxes, points)]
+        detected = boxes is None
+        boxes = [self.detect(im) for im in images] if detected else boxes
+        return [faces for faces, _ in self.checked_faces(images, boxes, check=detected)]
 
     def __call__(self, image, boxes=None):
-        """Faces of an RGB image: ``[{"box": [x0, y0, x1, y1] (1-based), "points": (68, 2)}]``
-        with points as 0-based pixel centres (OpenCV's and dlib's convention)."""
-        image = _rgb(image)
-        boxes = self.detect(image) if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
-        if not len(boxes):
-            return []
-        points = self.landmarks(image, boxes)
-        return [{"box": box.tolist(), "points": pts} for box, pts in zip(boxes, points)]
+        """Faces of an RGB image: ``[{"box": [x0, y0, x1, y1] (1-based), "points": (68, 2),
+        "stage_spread"}]`` with points as 0-based pixel centres (OpenCV's and dlib's
+        convention). Detections that fail the face check (:mod:`face_check`) are left out;
+        ``boxes`` you give are all landmarked."""
+        return self.predict_many([image], None if boxes is None else [boxes])[0]
+
+
+def face_crops(images, boxes_per_image, manifest):
+    """The models' face crops for 1-based boxes (a list per image), sized as the weights
+    ``manifest`` says: ``(faces {"images", "transforms"} or None, image of each face, count
+    per image)``."""
+    size, margin = manifest["image_size"], manifest["face_margin"]
+    crops, transforms, face_images, counts = [], [], [], []
+    for image, boxes in zip(images, boxes_per_image):
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        counts.append(len(boxes))
+        for box in boxes:
+            crop, transform, _ = face_crop(image, box, size, margin)
+            crops.append(np.round(crop * 255).astype(np.uint8))
+            transforms.append(transform)
+            face_images.append(image)
+    if not crops:
+        return None, face_images, counts
+    return {"images": np.stack(crops), "transforms": np.stack(transforms)}, face_images, counts
 
 
 def resolve_runtime(runtime, names, manifest):
@@ -197,7 +241,9 @@ _DEFAULT = {}
 
 
 def predict(image, boxes=None, approach="cascade", weights_dir=None):
-    """``fkd_utils.predict(image)``: list of faces, each ``{"box", "points" (68, 2)}``.
+    """``fkd_utils.predict(image)``: list of faces, each ``{"box", "points" (68, 2),
+    "stage_spread"}`` (detections that fail the face check are left out; ``boxes`` given are
+    all landmarked: see :meth:`Landmarker.__call__`).
 
     ``image`` is an RGB array or a path. The landmarker is loaded once and reused.
     """
@@ -232,6 +278,28 @@ def detector_calibrations(data_dir, every=8, log=print):
         except (ImportError, ValueError) as err:  # backend not installed, or it finds no face
             log(f"no {backend} calibration: {err}")
     return calibration
+
+
+def face_check_calibration(models, data_dir, manifest, every=2):
+    """``{stage count: spread_limit(...)}`` for the cascade's 2 or more stages in ``models``,
+    measured on every ``every``-th training face cropped from its 300-W detector box (see
+    :mod:`face_check`; ``fkd train`` stores it in the weights manifest). Empty without a
+    cascade of two stages or more."""
+    from .data import split_samples
+    from .pipeline import CASCADE_STAGES
+    from .preprocess import face_boxes, read_samples
+    count = next((k for k, name in enumerate(CASCADE_STAGES) if name not in models),
+                 len(CASCADE_STAGES))
+    if count < 2:
+        return {}
+    samples = split_samples(data_dir, "train")[::every]
+    images, _ = read_samples(samples)
+    boxes, _ = face_boxes(samples, data_dir, "bb_detector")
+    faces, face_images, _ = face_crops(images, [[b] for b in boxes], manifest)
+    stages = {name: models[name] for name in CASCADE_STAGES[:count]}  # no region ResNets
+    return {str(k): spread_limit(stage_spread(predict_cascade(stages, faces, face_images,
+                                                              stages=k)[1]))
+            for k in range(2, count + 1)}
 
 
 def weights_out_dir(out_dir, profile):
@@ -305,6 +373,8 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
             metrics = {name: evaluate(pred.points, pred.gt)["68"]["all"] | {
                 "nme_51": evaluate(pred.points, pred.gt)["51"]["all"]["nme"]} for name, pred in preds.items()}
         calibration = detector_calibrations(data_dir, calibration_every, log)
+        sizes = {"image_size": p.image_size, "face_margin": p.face_margin}
+        face_check = face_check_calibration(models, data_dir, sizes)
         report = check(data_dir)
         from .pipeline import model_selection
         train_ids = [s.id for s in split_samples(data_dir, "train")]
@@ -317,6 +387,7 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
                                               "counts": {k: v["count"] for k, v in report["splits"].items()}},
             "model_selection_ids": selection,
             "validation_metrics": metrics, "detector_calibration": calibration,
+            "face_check": face_check,
             "command": command, "license_note": RESEARCH_NOTE,
         }
         (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -370,15 +441,18 @@ def save_overlay(path, image, faces):
     Path(path).write_bytes(overlay_png(image, faces)[0])
 
 
-def _record(summary, path, stem, image, faces, landmarker, writer, log):
+def _record(summary, path, stem, image, found, landmarker, writer, log):
+    faces, rejected = found
     record = {"file": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
               "approach": landmarker.approach, "points_convention": "0-based pixel centres",
-              "faces": [{"box": f["box"], "points": np.round(f["points"], 2).tolist()}
-                        for f in faces]}
+              "faces": [{**f, "points": np.round(f["points"], 2).tolist()} for f in faces]}
+    if rejected:  # detections whose landmarks failed the face check: see fkd_utils.face_check
+        record["rejected"] = rejected
     summary["images"].append(record)
     if not faces:
         summary["no_face"].append(str(path))
-        log(f"{path}: no face found")
+        log(f"{path}: no face found" + (f" ({len(rejected)} detection(s) failed the face check)"
+                                        if rejected else ""))
     if writer:
         png = None
         if writer.overlays:
@@ -446,14 +520,15 @@ def predict_batches(pairs, landmarker, batch=32, workers=None):
 
 
 def _landmark_items(items, landmarker):
+    """``(path, stem, image, (faces, rejected) or error)`` for read items, batched."""
     good = [it for it in items if len(it) == 4]
     try:
-        faces = landmarker.predict_many([it[2] for it in good], [it[3] for it in good])
+        faces = landmarker.checked_faces([_rgb(it[2]) for it in good], [it[3] for it in good])
     except Exception:  # noqa: BLE001 - find the culprit below
         faces = []
         for _, _, image, boxes in good:
             try:
-                faces.append(landmarker(image, boxes))
+                faces.append(landmarker.checked_faces([_rgb(image)], [boxes])[0])
             except Exception as err:  # noqa: BLE001 - reported per image
                 faces.append(err)
     found = iter(faces)
@@ -494,15 +569,19 @@ def predict_files(inputs, landmarker, out_dir=None, overlays=True, progress=True
 
 def predict_split_from_files(landmarker, data_dir, split, name=None, samples=None):
     """``fkd predict`` end to end on a split's image files (or on ``samples`` of it): its own
-    detector finds the faces; the detection overlapping the 300-W box is scored (images where
-    it finds none fall back to the 300-W detector box, counted in ``info["fallbacks"]``).
+    detector finds the faces (those past the face check, as ``fkd predict`` reports them); the
+    one overlapping the 300-W box is scored (images where there is none fall back to the
+    300-W detector box, counted in ``info["fallbacks"]``, as dlib's evaluation does).
     Returns a Prediction."""
     from .detect import pick_face
     from .pipeline import predict_split_per_image
 
     def predict_one(image, box):
-        chosen = pick_face(landmarker.detect(image), box)
-        return landmarker.landmarks(image, (box if chosen is None else chosen)[None])[0], chosen is None
+        faces = landmarker(image)  # what fkd predict reports: detections past the face check
+        chosen = pick_face(np.array([f["box"] for f in faces]).reshape(-1, 4), box)
+        if chosen is None:
+            return landmarker.landmarks(image, box[None])[0], True
+        return next(f["points"] for f in faces if f["box"] == chosen.tolist()), False
 
     return predict_split_per_image(data_dir, split, name or f"{landmarker.approach}_own_detector",
                                    predict_one, {"detector": landmarker.detector.backend,

@@ -68,8 +68,9 @@ REGION_BLEND = 0.6
 #: benchmarks/predict_speed.py). Shipped weights, tenth (193 images), NME with equal stage
 #: weights: 1 stage 4.340 %, 2 stages 4.086 %, 3 stages 4.049 % (stage 3 has no int8 model, so
 #: it runs in Keras); with ``STAGE_WEIGHTS`` and the release profile's stage 3: 2 stages
-#: 4.046 %, 3 stages 3.983 %. With the 300-W boxes instead (the cpu weights, Keras): 1 stage
-#: 3.68 %, 2 stages 3.55 %, 3 stages 3.53 %.
+#: 4.046 %, 3 stages 3.983 %; then with the face check and the release eye ResNets: 1 stage
+#: 4.332 %, 2 stages 3.658 %, 3 stages 3.600 %. With the 300-W boxes instead (the cpu weights,
+#: Keras): 1 stage 3.68 %, 2 stages 3.55 %, 3 stages 3.53 %.
 PREDICT_STAGES = 2
 #: How much each stage's points count in the cascade's result, by how many stages ran: later
 #: stages read a crop placed by the earlier ones, so they count more. Chosen on the selection
