@@ -6,8 +6,8 @@ detector on a set's photos, its stage spread and whether it is the annotated fac
 Prints, per set: detections, how many failed the check, and how many of those were the
 annotated face (IoU >= 0.3 with the 300-W box); photos left without a face by the check; the
 spreads of the annotated faces cropped from their 300-W boxes (the true faces' spreads), and
-of boxes that hold no face: half the face's size in a corner of the photo away from the face,
-and the face box's top-left quarter.
+of boxes that hold no face (``face_check.probe_boxes``: the face box's top-left quarter, and a
+box half its width in the photo's corner away from the face).
 """
 import argparse
 import sys
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fkd_utils.compare import samples_of  # noqa: E402
 from fkd_utils.data import split_samples  # noqa: E402
 from fkd_utils.detect import box_iou  # noqa: E402
+from fkd_utils.face_check import probe_boxes  # noqa: E402
 from fkd_utils.io import read_image  # noqa: E402
 from fkd_utils.landmarker import Landmarker  # noqa: E402
 from fkd_utils.preprocess import face_boxes  # noqa: E402
@@ -33,18 +34,15 @@ def measure(landmarker, data_dir, which, limit=None):
     boxes, _ = face_boxes(samples, data_dir, "bb_detector")
     counts = {"photos": len(samples), "detections": 0, "rejected": 0, "rejected_annotated": 0,
               "photos_left_without_face": 0}
-    spreads, rejected = {"face": [], "corner": [], "quarter": []}, []
+    spreads, rejected = {name: [] for name in PROBES}, []
     for sample, box in zip(samples, boxes):
         image = read_image(sample.image_path)
         (faces, turned_down), = landmarker.checked_faces([image], [landmarker.detect(image)])
-        probes = {"face": box, "quarter": np.r_[box[:2], (box[:2] + box[2:]) / 2]}
-        corner = corner_box(box, image.shape)
-        if corner is not None:
-            probes["corner"] = corner
+        probes = probe_boxes(box, image.shape)
         (landmarked, _), = landmarker.checked_faces([image], [np.stack(list(probes.values()))],
                                                     check=False)
         for name, face in zip(probes, landmarked):
-            spreads[name].append(face["stage_spread"])
+            spreads[name].append(np.nan if face["stage_spread"] is None else face["stage_spread"])
         counts["detections"] += len(faces) + len(turned_down)
         counts["rejected"] += len(turned_down)
         hits = [r for r in turned_down if box_iou(np.array(r["box"]), box) >= MATCH_IOU]
@@ -52,18 +50,6 @@ def measure(landmarker, data_dir, which, limit=None):
         counts["photos_left_without_face"] += bool(turned_down and not faces)
         rejected += [(sample.id, r["stage_spread"]) for r in turned_down]
     return counts, rejected, {name: np.array(v, float) for name, v in spreads.items()}
-
-
-def corner_box(box, shape):
-    """A box half the face's side in the photo corner farthest from the face, or None where
-    it would overlap the face."""
-    half = (box[2] - box[0]) / 2
-    height, width = shape[:2]
-    centre = (box[:2] + box[2:]) / 2
-    x = 1.0 if centre[0] > width / 2 else width - half
-    y = 1.0 if centre[1] > height / 2 else height - half
-    corner = np.array([x, y, x + half, y + half])
-    return corner if box_iou(corner, box) == 0 else None
 
 
 def main(argv=None):
@@ -81,16 +67,21 @@ def main(argv=None):
         print(which, counts)
         print(f"  rejected (photo, spread): {rejected}")
         for name, values in spreads.items():
+            values = values[np.isfinite(values)]  # (none where one stage ran)
+            if not len(values):
+                print(f"  {PROBES[name]}: no spread measured")
+                continue
             low, median, high, top = np.quantile(values, [0.01, 0.5, 0.99, 1.0])
-            above = int(np.sum(values > landmarker.max_stage_spread))
+            limit = landmarker.max_stage_spread
+            above = ("no limit" if limit is None else
+                     f"above the limit: {int(np.sum(values > limit))} of {len(values)}")
             print(f"  {PROBES[name]}: spread median {median:.3f}, 1st-99th percentile "
-                  f"{low:.3f}-{high:.3f}, largest {top:.3f}; above the limit: {above} of "
-                  f"{len(values)}")
+                  f"{low:.3f}-{high:.3f}, largest {top:.3f}; {above}")
 
 
-PROBES = {"face": "annotated faces from their 300-W boxes",
+PROBES = {"the face": "annotated faces from their 300-W boxes",
           "corner": "half-face boxes in a corner, away from the face",
-          "quarter": "the top-left quarter of the 300-W box"}
+          "quarter of the face": "the top-left quarter of the 300-W box"}
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ choose_backend()
 __version__ = "0.1.0"
 
 
-def predict(image, boxes=None, approach="cascade", weights_dir=None):
+def predict(image, boxes=None, approach="cascade", weights_dir=None, face_check=True):
     """68 landmarks on every face of an image (path or RGB array); see :mod:`fkd_utils.landmarker`."""
     from .landmarker import predict as _predict
-    return _predict(image, boxes, approach, weights_dir)
+    return _predict(image, boxes, approach, weights_dir, face_check)

@@ -3,7 +3,7 @@
 Each stage of the cascade after the first reads a crop placed around the stages before it.
 On a face, the stages agree: on the training faces with the shipped weights, the mean distance
 between stage 1's points and stage 2's is 2 % of the outer-eye-corner distance (99 % of faces
-under 5 %). On a box that holds no face, or only part of one, the stages each find a different
+under about 5 %). On a box that holds no face, or only part of one, the stages each find a different
 "face": on the selection tenth, boxes over background spread 21 % (median; all above 8 %) and
 boxes over a quarter of the face 20 % (97 % above 8 %). ``fkd predict`` drops detections
 whose spread is above a limit measured when the weights were exported (:func:`spread_limit`,
@@ -12,6 +12,7 @@ ones.
 """
 import numpy as np
 
+from .detect import box_iou
 from .metrics import interocular
 
 #: the limit is SPREAD_FACTOR times the SPREAD_QUANTILE quantile of the training faces' spreads
@@ -54,3 +55,33 @@ def is_face(spreads, limit):
     if limit is None:
         return np.ones(len(spreads), bool)
     return np.isnan(spreads) | (spreads <= limit)
+
+
+def json_spread(spread):
+    """A spread as a result JSON holds it: rounded, or None (null) where none was measured
+    (one stage ran) or the shape was degenerate (infinite spread)."""
+    return round(float(spread), 4) if np.isfinite(spread) else None
+
+
+def rejection_reason(spread):
+    """Why a detection failed the check, for its result JSON."""
+    if np.isinf(spread):
+        return "degenerate shape (non-finite points, or eye corners that coincide)"
+    return "the stages disagree (stage spread above the limit)"
+
+
+def probe_boxes(box, image_shape):
+    """Boxes around a face's 1-based box to see the check at work: the face's own box, the
+    box's top-left quarter, and a square half the box's width in the photo's corner
+    farthest from the face (left out where it would overlap the face)."""
+    box = np.asarray(box, np.float64)
+    centre = (box[:2] + box[2:]) / 2
+    probes = {"the face": box, "quarter of the face": np.r_[box[:2], centre]}
+    half = (box[2] - box[0]) / 2
+    height, width = image_shape[:2]
+    x = 1.0 if centre[0] > width / 2 else width - half
+    y = 1.0 if centre[1] > height / 2 else height - half
+    corner = np.array([x, y, x + half, y + half])
+    if box_iou(corner, box) == 0:
+        probes["corner"] = corner
+    return probes

@@ -13,7 +13,7 @@ import numpy as np
 from . import paths
 from .crop import face_crop
 from .detect import MIN_FACE, FaceDetector, check_min_face, nearest_calibration
-from .face_check import is_face, spread_limit, stage_spread
+from .face_check import is_face, json_spread, rejection_reason, spread_limit, stage_spread
 from .formats import has_int8, load_runtime_models
 from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
 from .markup import REGIONS
@@ -158,21 +158,21 @@ class Landmarker:
 
     def checked_faces(self, images, boxes_per_image, check=True):
         """Per image ``(faces, rejected)``: the faces (``{"box", "points", "stage_spread"}``)
-        and, with ``check``, the boxes the face check turned down (``{"box",
-        "stage_spread"}``: see :mod:`face_check`), landmarked in one batch."""
+        and, with ``check``, the boxes the face check turned down (``{"box", "stage_spread",
+        "reason"}``: see :mod:`face_check`), landmarked in one batch. ``stage_spread`` is None
+        where one stage ran or the shape was degenerate."""
+        boxes_per_image = [np.asarray(b, np.float64).reshape(-1, 4) for b in boxes_per_image]
         limit = self.max_stage_spread if check else None
         out = []
         for boxes, (points, spreads) in zip(boxes_per_image,
                                             self._points_and_spreads(images, boxes_per_image)):
             faces, rejected = [], []
-            for box, pts, spread, ok in zip(np.asarray(boxes, np.float64).reshape(-1, 4), points,
-                                            spreads, is_face(spreads, limit)):
-                face = {"box": box.tolist(),
-                        "stage_spread": None if np.isnan(spread) else round(float(spread), 4)}
+            for box, pts, spread, ok in zip(boxes, points, spreads, is_face(spreads, limit)):
+                face = {"box": box.tolist(), "stage_spread": json_spread(spread)}
                 if ok:
                     faces.append({**face, "points": pts})
                 else:
-                    rejected.append(face)
+                    rejected.append({**face, "reason": rejection_reason(spread)})
             out.append((faces, rejected))
         return out
 
@@ -240,18 +240,18 @@ def _rgb(image):
 _DEFAULT = {}
 
 
-def predict(image, boxes=None, approach="cascade", weights_dir=None):
+def predict(image, boxes=None, approach="cascade", weights_dir=None, face_check=True):
     """``fkd_utils.predict(image)``: list of faces, each ``{"box", "points" (68, 2),
-    "stage_spread"}`` (detections that fail the face check are left out; ``boxes`` given are
-    all landmarked: see :meth:`Landmarker.__call__`).
+    "stage_spread"}`` (detections that fail the face check are left out unless
+    ``face_check=False``; ``boxes`` given are all landmarked: see :meth:`Landmarker.__call__`).
 
     ``image`` is an RGB array or a path. The landmarker is loaded once and reused.
     """
     if isinstance(image, (str, os.PathLike)):
         image = read_photo(image)
-    key = (str(weights_dir), approach)
+    key = (str(weights_dir), approach, face_check)
     if key not in _DEFAULT:
-        _DEFAULT[key] = Landmarker(weights_dir, approach)
+        _DEFAULT[key] = Landmarker(weights_dir, approach, face_check=face_check)
     return _DEFAULT[key](image, boxes)
 
 
@@ -280,11 +280,12 @@ def detector_calibrations(data_dir, every=8, log=print):
     return calibration
 
 
-def face_check_calibration(models, data_dir, manifest, every=2):
+def face_check_calibration(models, data_dir, manifest, every=2, chunk=64, log=print):
     """``{stage count: spread_limit(...)}`` for the cascade's 2 or more stages in ``models``,
-    measured on every ``every``-th training face cropped from its 300-W detector box (see
-    :mod:`face_check`; ``fkd train`` stores it in the weights manifest). Empty without a
-    cascade of two stages or more."""
+    measured on every ``every``-th training face cropped from its 300-W detector box, ``chunk``
+    photos at a time (see :mod:`face_check`; ``fkd train`` stores it in the weights manifest).
+    Empty without a cascade of two stages or more, or where no spread is finite (then logged:
+    the weights get no check)."""
     from .data import split_samples
     from .pipeline import CASCADE_STAGES
     from .preprocess import face_boxes, read_samples
@@ -292,14 +293,23 @@ def face_check_calibration(models, data_dir, manifest, every=2):
                  len(CASCADE_STAGES))
     if count < 2:
         return {}
-    samples = split_samples(data_dir, "train")[::every]
-    images, _ = read_samples(samples)
-    boxes, _ = face_boxes(samples, data_dir, "bb_detector")
-    faces, face_images, _ = face_crops(images, [[b] for b in boxes], manifest)
     stages = {name: models[name] for name in CASCADE_STAGES[:count]}  # no region ResNets
-    return {str(k): spread_limit(stage_spread(predict_cascade(stages, faces, face_images,
-                                                              stages=k)[1]))
-            for k in range(2, count + 1)}
+    samples = split_samples(data_dir, "train")[::every]
+    spreads = {k: [] for k in range(2, count + 1)}
+    for start in range(0, len(samples), chunk):
+        part = samples[start:start + chunk]
+        images, _ = read_samples(part)
+        boxes, _ = face_boxes(part, data_dir, "bb_detector")
+        faces, face_images, _ = face_crops(images, [[b] for b in boxes], manifest)
+        # stage k reads crops placed by the stages before it only: one run gives every count
+        _, shapes = predict_cascade(stages, faces, face_images)
+        for k in spreads:
+            spreads[k].extend(stage_spread(shapes[:k]))
+    try:
+        return {str(k): spread_limit(values) for k, values in spreads.items()}
+    except ValueError as err:
+        log(f"no face check: {err}")
+        return {}
 
 
 def weights_out_dir(out_dir, profile):
@@ -374,7 +384,7 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
                 "nme_51": evaluate(pred.points, pred.gt)["51"]["all"]["nme"]} for name, pred in preds.items()}
         calibration = detector_calibrations(data_dir, calibration_every, log)
         sizes = {"image_size": p.image_size, "face_margin": p.face_margin}
-        face_check = face_check_calibration(models, data_dir, sizes)
+        face_check = face_check_calibration(models, data_dir, sizes, log=log)
         report = check(data_dir)
         from .pipeline import model_selection
         train_ids = [s.id for s in split_samples(data_dir, "train")]

@@ -96,19 +96,85 @@ def test_predict_files_lists_rejected_detections(strict_weights, tmp_path):
     assert "1 detection(s) failed the face check" in logged[0]
 
 
-def test_calibration_covers_each_stage_count(untrained_weights):
-    from fkd_utils.data import default_data_dir
+def test_calibration_matches_each_stage_count_run_on_its_own(untrained_weights):
+    from fkd_utils import pipeline
+    from fkd_utils.data import default_data_dir, split_samples
+    from fkd_utils.preprocess import face_boxes, read_samples
     from fkd_utils.weights_io import import_model, read_weights_manifest
     manifest = read_weights_manifest(untrained_weights)
     models = {name: import_model(untrained_weights, name, manifest) for name in manifest["models"]}
     data_dir = default_data_dir()  # the embedded synthetic set
-    got = landmarker.face_check_calibration(models, data_dir, manifest)
+    got = landmarker.face_check_calibration(models, data_dir, manifest, every=4, chunk=7)
+    # the reference: every 4th training face at once, each stage count run on its own
+    samples = split_samples(data_dir, "train")[::4]
+    images, _ = read_samples(samples)
+    boxes, _ = face_boxes(samples, data_dir, "bb_detector")
+    faces, face_images, _ = landmarker.face_crops(images, [[b] for b in boxes], manifest)
+    for k in (2, 3):
+        shapes = pipeline.predict_cascade(models, faces, face_images, stages=k)[1]
+        assert len(shapes) == k
+        want = face_check.spread_limit(face_check.stage_spread(shapes))
+        assert got[str(k)]["n"] == want["n"] == len(samples)
+        assert got[str(k)]["max_stage_spread"] == pytest.approx(want["max_stage_spread"], rel=1e-4)
     assert sorted(got) == ["2", "3"]
-    for entry in got.values():
-        assert entry["max_stage_spread"] == pytest.approx(face_check.SPREAD_FACTOR * entry["quantile"])
-        assert entry["n"] > 0
     stage1_only = {"cascade_stage1": models["cascade_stage1"]}
     assert landmarker.face_check_calibration(stage1_only, data_dir, manifest) == {}
+
+
+def test_probe_boxes_hold_no_face_but_the_face_box():
+    box = np.array([101.0, 51.0, 201.0, 171.0])
+    probes = face_check.probe_boxes(box, (300, 400, 3))
+    np.testing.assert_array_equal(probes["the face"], box)
+    quarter = probes["quarter of the face"]
+    np.testing.assert_allclose(quarter, [101, 51, 151, 111])     # the top-left quarter
+    corner = probes["corner"]                                     # face left-ish: right corner
+    assert corner[2] - corner[0] == 50 and corner[2] <= 400 and corner[3] <= 300
+    assert corner[0] > box[2] or corner[1] > box[3]                 # apart from the face
+    filling = face_check.probe_boxes(np.array([1.0, 1.0, 300.0, 300.0]), (300, 300, 3))
+    assert "corner" not in filling                                # no room beside the face
+
+
+def test_json_spread_and_reasons():
+    assert face_check.json_spread(0.123456) == 0.1235
+    assert face_check.json_spread(np.nan) is None and face_check.json_spread(np.inf) is None
+    assert "degenerate" in face_check.rejection_reason(np.inf)
+    assert "disagree" in face_check.rejection_reason(0.5)
+
+
+def test_evaluation_scores_the_300w_box_where_the_check_turns_the_face_down(strict_weights,
+                                                                             tiny_data):
+    from fkd_utils.compare import samples_of
+    _, samples = samples_of(tiny_data, "validation", limit=3)
+    scored = {}
+    for check in (True, False):
+        lm = landmarker.Landmarker(strict_weights, face_check=check)
+        lm.detect = _detect_the_300w_box(tiny_data, samples)
+        scored[check] = landmarker.predict_split_from_files(lm, tiny_data, "validation",
+                                                            samples=samples)
+    assert scored[True].info["fallbacks"] == 3 and scored[False].info["fallbacks"] == 0
+    # the detection was the 300-W box itself: the same points either way
+    np.testing.assert_allclose(scored[True].points, scored[False].points)
+
+
+def _detect_the_300w_box(data_dir, samples):
+    from fkd_utils.preprocess import face_boxes
+    boxes = iter(face_boxes(samples, data_dir, "bb_detector")[0])
+    return lambda _: next(boxes)[None]
+
+
+def test_cli_no_face_check_keeps_the_detection(strict_weights, tmp_path, monkeypatch):
+    from skimage import io as skio
+    from fkd_utils import cli
+    skio.imsave(tmp_path / "a.png", skdata.astronaut())
+    monkeypatch.setattr(landmarker.Landmarker, "detect",
+                        lambda self, image: np.array([[180.0, 80.0, 280.0, 190.0]]))
+    runs = (((), "checked", 0, 1, 0.0), (("--no-face-check",), "all", 1, 0, None))
+    for flags, out, faces, rejected, limit in runs:
+        assert cli.main(["predict", str(tmp_path / "a.png"), "--weights", str(strict_weights),
+                         "--out", str(tmp_path / out), "--no-overlay", *flags]) == 0
+        record = json.loads((tmp_path / out / "a.png.fkd.json").read_text())
+        assert len(record["faces"]) == faces and len(record.get("rejected", [])) == rejected
+        assert record["settings"]["max_stage_spread"] == limit
 
 
 SHIPPED = landmarker.shipped_weights_dir("real")
