@@ -154,7 +154,7 @@ def cmd_predict(args):
         n_rejected = sum(len(r.get("rejected", ())) for r in summary["images"])
         print(f"{len(summary['images'])} images, {n_faces} faces, "
               f"{len(summary['no_face'])} without a face, {len(summary['skipped'])} skipped"
-              + (f", {n_rejected} detections failed the face check" if n_rejected else "")
+              + (f", {n_rejected} detection(s) failed the face check" if n_rejected else "")
               + (f"; results in {args.out}" if args.out else ""))
     if summary["skipped"]:
         print(f"fkd predict: {len(summary['skipped'])} of "
