@@ -96,12 +96,25 @@ def training_records(manifest):
                                        "best selection loss"])
 
 
-#: the committed comparison notebook 09 shows (made by the command in its provenance line)
+#: the committed comparison notebook 09 shows, made by three runs of
+#: ``benchmarks/compare_weights.py`` on 2 CPU cores, its rows concatenated (a folder measured
+#: by two runs keeps its first run's rows): ``(weights folders, what they are, command)``
 CHANGES_FILE = "real_shipped_changes.csv"
-CHANGES_COMMAND = ("python benchmarks/compare_weights.py OLD_WEIGHTS fkd_utils/weights/real "
-                   "--labels 'cpu profile (before)' 'release models, face check (shipped)' "
-                   "--data-dir ../shared/data/300w --sets tenth validation --stages 1 2 3 "
-                   "--runtime keras auto --csv " + CHANGES_FILE)
+_COMPARE = ("python benchmarks/compare_weights.py {folders} --labels {labels} --data-dir "
+            "../shared/data/300w --sets tenth validation --stages {stages} --runtime keras auto")
+CHANGES_RUNS = (
+    ("OLD_WEIGHTS: git archive 5aea4bd fkd_utils/weights/real, int8 models added by fkd "
+     "quantize; RELEASE: git archive 160e26d fkd_utils/weights/real",
+     _COMPARE.format(folders="OLD_WEIGHTS RELEASE", stages="1 2 3",
+                     labels="'cpu profile (before)' 'release models, face check'")),
+    ("MIRROR: RELEASE with the mirror biases in its manifest (make ship-weights, int8 "
+     "calibrated again)",
+     _COMPARE.format(folders="RELEASE MIRROR", stages="2 3",
+                     labels="'release models, face check' 'mirror bias corrected'")),
+    ("the shipped weights: MIRROR with the shape correction",
+     _COMPARE.format(folders="fkd_utils/weights/real", stages="1 2 3",
+                     labels="'mirror bias and shape correction (shipped)'")),
+)
 SET_NAMES = {"tenth": "training tenth", "validation": "HELEN test"}
 
 
@@ -113,9 +126,9 @@ def reference_changes():
     if not path.is_file():
         print(f"no reference table {CHANGES_FILE} in {reference_dir()}")
         return None
-    print(f"reference, real faces (300-W): made by `{CHANGES_COMMAND}` on 2 CPU cores; "
-          "OLD_WEIGHTS: the previous shipped weights (git archive 5aea4bd "
-          "fkd_utils/weights/real), int8 models added by fkd quantize")
+    print("reference, real faces (300-W), made on 2 CPU cores by:")
+    for folders, command in CHANGES_RUNS:
+        print(f"  `{command}` ({folders})")
     table = pd.read_csv(path)
     table["set"] = table["set"].map(SET_NAMES).fillna(table["set"])
     return table.round({"NME %": 3, "FR@0.08 %": 2, "CPU ms a face": 1})

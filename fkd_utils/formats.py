@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paths
+from . import paths, shape_correction
 from .io import DataError
 from .weights_io import read_weights_manifest, sha256
 
@@ -110,6 +110,13 @@ def export_models(weights_dir, fmt, out_dir, names=None, overwrite=False, log=pr
         target = _export_one(portable_model(weights_dir, name), fmt, partial / name)
         files.update(_checksums(target, partial))
         log(f"  {name}: {target.name}")
+    if shape_correction.FILE in manifest["files"]:  # the cascade's correction travels along
+        source = Path(weights_dir) / shape_correction.FILE
+        if not source.is_file():
+            shutil.rmtree(partial, ignore_errors=True)
+            raise DataError(f"{source}: listed in manifest.json but missing from the weights folder")
+        shutil.copy2(source, partial / shape_correction.FILE)
+        files[shape_correction.FILE] = manifest["files"][shape_correction.FILE]
     exported = {**manifest, "format": fmt, "files": files, "precision": "float32",
                 "source_files": manifest["files"], "models": {
                     n: manifest["models"][n] for n in (names or manifest["models"])}}

@@ -17,6 +17,8 @@ from .face_check import is_face, json_spread, rejection_reason, spread_limit, st
 from .formats import has_int8, load_runtime_models
 from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
 from .markup import REGIONS
+from .mirror_bias import MANIFEST_KEY as MIRROR_BIAS_KEY, MAX_NME, biases_from_manifest, x_bias
+from . import shape_correction
 from .pipeline import (APPROACH_MODELS, PREDICT_STAGES, cascade_models, predict_boxes,
                        predict_cascade, predict_faces, refine_with_regions, region_squares)
 from .weights_io import (RESEARCH_NOTE, export_model, import_model, read_weights_manifest, sha256,
@@ -63,6 +65,9 @@ class Landmarker:
         self.models = load_runtime_models(self.weights_dir, needed, self.runtime, self.manifest)
         self._check_sizes()
         self.max_stage_spread = self._spread_limit() if face_check else None
+        self.x_bias = biases_from_manifest(self.manifest)
+        self.correction = (shape_correction.load(self.weights_dir, self.manifest, self.stages)
+                           if self.approach == "cascade" else None)
         self.set_detector(detector, min_face)
 
     def _spread_limit(self):
@@ -141,8 +146,9 @@ class Landmarker:
 
     def _predict(self, faces, images):
         if self.approach == "cascade":
-            points, shapes = predict_cascade(self.models, faces, images, stages=self.stages)
-            return points, stage_spread(shapes)
+            points, shapes = predict_cascade(self.models, faces, images, stages=self.stages,
+                                             x_bias=self.x_bias)
+            return shape_correction.corrected(points, self.correction), stage_spread(shapes)
         first = predict_faces(self.models["end_to_end"], faces)
         no_spread = np.full(len(first), np.nan)
         if self.approach == "end_to_end":
@@ -280,7 +286,21 @@ def detector_calibrations(data_dir, every=8, log=print):
     return calibration
 
 
-def face_check_calibration(models, data_dir, manifest, every=2, chunk=64, log=print):
+def training_face_chunks(samples, data_dir, manifest, chunk=64):
+    """``(truth (n, 68, 2) 0-based, faces, image of each face)`` for ``chunk`` samples at a
+    time, each face cropped from its 300-W detector box as the weights ``manifest`` says: the
+    training faces the export-time calibrations below run the cascade on."""
+    from .preprocess import face_boxes, read_samples
+    for start in range(0, len(samples), chunk):
+        part = samples[start:start + chunk]
+        images, truth = read_samples(part)
+        boxes, _ = face_boxes(part, data_dir, "bb_detector")
+        faces, face_images, _ = face_crops(images, [[b] for b in boxes], manifest)
+        yield truth, faces, face_images
+
+
+def face_check_calibration(models, data_dir, manifest, every=2, chunk=64, log=print,
+                           x_bias=None):
     """``{stage count: spread_limit(...)}`` for the cascade's 2 or more stages in ``models``,
     measured on every ``every``-th training face cropped from its 300-W detector box, ``chunk``
     photos at a time (see :mod:`face_check`; ``fkd train`` stores it in the weights manifest).
@@ -288,21 +308,15 @@ def face_check_calibration(models, data_dir, manifest, every=2, chunk=64, log=pr
     the weights get no check)."""
     from .data import split_samples
     from .pipeline import CASCADE_STAGES
-    from .preprocess import face_boxes, read_samples
-    count = next((k for k, name in enumerate(CASCADE_STAGES) if name not in models),
-                 len(CASCADE_STAGES))
+    count = _stage_count(models)
     if count < 2:
         return {}
     stages = {name: models[name] for name in CASCADE_STAGES[:count]}  # no region ResNets
     samples = split_samples(data_dir, "train")[::every]
     spreads = {k: [] for k in range(2, count + 1)}
-    for start in range(0, len(samples), chunk):
-        part = samples[start:start + chunk]
-        images, _ = read_samples(part)
-        boxes, _ = face_boxes(part, data_dir, "bb_detector")
-        faces, face_images, _ = face_crops(images, [[b] for b in boxes], manifest)
+    for _, faces, face_images in training_face_chunks(samples, data_dir, manifest, chunk):
         # stage k reads crops placed by the stages before it only: one run gives every count
-        _, shapes = predict_cascade(stages, faces, face_images)
+        _, shapes = predict_cascade(stages, faces, face_images, x_bias=x_bias)
         for k in spreads:
             spreads[k].extend(stage_spread(shapes[:k]))
     try:
@@ -310,6 +324,79 @@ def face_check_calibration(models, data_dir, manifest, every=2, chunk=64, log=pr
     except ValueError as err:
         log(f"no face check: {err}")
         return {}
+
+
+def _fit_samples(data_dir, every):
+    """Every ``every``-th sample of the training split's fit part (the selection tenth left
+    out, so that it can judge what is measured here)."""
+    from .data import split_samples
+    from .pipeline import model_selection
+    samples = split_samples(data_dir, "train")
+    chosen = ~model_selection(np.array([s.id for s in samples]))
+    return [s for s, keep in zip(samples, chosen) if keep][::every]
+
+
+def mirror_bias_calibration(models, data_dir, manifest, every=2, chunk=64, max_nme=MAX_NME):
+    """``{model name: x bias px}`` (:mod:`mirror_bias`) of the cascade's stages and region
+    ResNets in ``models``, measured (faces within ``max_nme``) on every ``every``-th fit face
+    (:func:`_fit_samples`) cropped from its 300-W detector box, ``chunk`` photos at a time,
+    in one run of the cascade
+    as it was before the correction (each stage then reads a crop placed by uncorrected
+    stages: a shift of about half a pixel, which the stages were trained to absorb). Empty
+    without a cascade; a model that placed no face within the failure threshold gets no
+    entry (and no correction)."""
+    from .pipeline import CASCADE_REGIONS, CASCADE_STAGES
+    stages = {n: models[n] for n in CASCADE_STAGES[:_stage_count(models)]}
+    if not stages:
+        return {}
+    regions = {r: models.get(n) for r, n in CASCADE_REGIONS.items()}
+    samples = _fit_samples(data_dir, every)
+    gts, results, refined = [], {n: [] for n in stages}, []
+    for gt, faces, face_images in training_face_chunks(samples, data_dir, manifest, chunk):
+        result, shapes = predict_cascade(stages, faces, face_images)
+        gts.append(gt)
+        for name, shape in zip(stages, shapes):
+            results[name].append(shape)
+        if all(regions.values()):
+            size = next(iter(regions.values())).input_shape[1]
+            refined.append(refine_with_regions(result, face_images, region_squares(result),
+                                               regions, size)[0])
+    gt = np.concatenate(gts)
+    biases = {name: x_bias(np.concatenate(found), gt, max_nme=max_nme)
+              for name, found in results.items()}
+    if refined:
+        refined = np.concatenate(refined)
+        biases.update({n: x_bias(refined, gt, REGIONS[r], max_nme)
+                       for r, n in CASCADE_REGIONS.items()})
+    return {name: round(value, 4) for name, value in biases.items() if np.isfinite(value)}
+
+
+def _stage_count(models):
+    """How many of the cascade's stages, in order from the first, ``models`` has."""
+    from .pipeline import CASCADE_STAGES
+    return next((k for k, name in enumerate(CASCADE_STAGES) if name not in models),
+                len(CASCADE_STAGES))
+
+
+def shape_correction_calibration(models, data_dir, manifest, x_bias=None, every=1, chunk=64):
+    """``{stage count: correction}`` (:mod:`shape_correction`) for each number of the
+    cascade's stages in ``models`` (with its region ResNets where ``models`` has them, and
+    ``x_bias`` applied), fitted on the cascade's points for every ``every``-th fit face
+    (:func:`_fit_samples`) cropped from its 300-W detector box, ``chunk`` photos at a time.
+    Empty without a cascade."""
+    count = _stage_count(models)
+    if not count:
+        return {}
+    samples = _fit_samples(data_dir, every)
+    truth, predicted = [], {k: [] for k in range(1, count + 1)}
+    for gt, faces, face_images in training_face_chunks(samples, data_dir, manifest, chunk):
+        truth.append(gt)
+        for k in predicted:
+            predicted[k].append(predict_cascade(models, faces, face_images, stages=k,
+                                                x_bias=x_bias)[0])
+    truth = np.concatenate(truth)
+    return {str(k): shape_correction.fit(np.concatenate(found), truth)
+            for k, found in predicted.items()}
 
 
 def weights_out_dir(out_dir, profile):
@@ -384,7 +471,12 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
                 "nme_51": evaluate(pred.points, pred.gt)["51"]["all"]["nme"]} for name, pred in preds.items()}
         calibration = detector_calibrations(data_dir, calibration_every, log)
         sizes = {"image_size": p.image_size, "face_margin": p.face_margin}
-        face_check = face_check_calibration(models, data_dir, sizes, log=log)
+        mirror_bias = mirror_bias_calibration(models, data_dir, sizes)
+        face_check = face_check_calibration(models, data_dir, sizes, log=log, x_bias=mirror_bias)
+        corrections = shape_correction_calibration(models, data_dir, sizes, mirror_bias)
+        if corrections:
+            path = shape_correction.save(out_dir, corrections)
+            files[path.name] = sha256(path)
         report = check(data_dir)
         from .pipeline import model_selection
         train_ids = [s.id for s in split_samples(data_dir, "train")]
@@ -397,7 +489,11 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
                                               "counts": {k: v["count"] for k, v in report["splits"].items()}},
             "model_selection_ids": selection,
             "validation_metrics": metrics, "detector_calibration": calibration,
-            "face_check": face_check,
+            "face_check": face_check, MIRROR_BIAS_KEY: mirror_bias,
+            **({shape_correction.MANIFEST_KEY: {
+                "file": shape_correction.FILE, "stages": sorted(corrections),
+                "ridge": shape_correction.RIDGE,
+                "faces": len(_fit_samples(data_dir, 1))}} if corrections else {}),
             "command": command, "license_note": RESEARCH_NOTE,
         }
         (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -28,6 +28,8 @@ from .crop import (box_to_square, crop_image, face_crop, from_crop, region_squar
 from .data import points_box
 from .io import DataError, pixels_to_pts
 from .markup import MIRROR, REGIONS
+from .mirror_bias import shift_x
+from .shape_correction import corrected
 from .models import PAPER_STAGES, REGION_STAGES, build_resnet
 from .preprocess import crop_regions, data_fingerprint, load_faces, load_originals
 from .profiles import get_profile
@@ -69,8 +71,10 @@ REGION_BLEND = 0.6
 #: weights: 1 stage 4.340 %, 2 stages 4.086 %, 3 stages 4.049 % (stage 3 has no int8 model, so
 #: it runs in Keras); with ``STAGE_WEIGHTS`` and the release profile's stage 3: 2 stages
 #: 4.046 %, 3 stages 3.983 %; then with the face check and the release eye ResNets: 1 stage
-#: 4.332 %, 2 stages 3.658 %, 3 stages 3.600 %. With the 300-W boxes instead (the cpu weights,
-#: Keras): 1 stage 3.68 %, 2 stages 3.55 %, 3 stages 3.53 %.
+#: 4.332 %, 2 stages 3.658 %, 3 stages 3.600 %; then with the mirror-bias and shape corrections
+#: (:mod:`mirror_bias`, :mod:`shape_correction`): 1 stage 4.049 %, 2 stages 3.497 %, 3 stages
+#: 3.460 %. With the 300-W boxes instead (the cpu weights, Keras): 1 stage 3.68 %, 2 stages
+#: 3.55 %, 3 stages 3.53 %.
 PREDICT_STAGES = 2
 #: How much each stage's points count in the cascade's result, by how many stages ran: later
 #: stages read a crop placed by the earlier ones, so they count more. Chosen on the selection
@@ -433,7 +437,7 @@ def crop_faces_around(images, shapes, size, margin=REFINE_MARGIN):
     return np.stack(crops), np.stack(transforms)
 
 
-def predict_cascade(models, faces, images, flip_average=False, stages=None):
+def predict_cascade(models, faces, images, flip_average=False, stages=None, x_bias=None):
     """Our coarse-to-fine regressor (notebook 08).
 
     Stage 1 reads the detector crop; each refiner (stages 2-3, margins in ``REFINER_MARGINS``)
@@ -459,18 +463,22 @@ def predict_cascade(models, faces, images, flip_average=False, stages=None):
 
     Returns ``(result, stages)``: 0-based image points (N, 68, 2) and each stage's shapes.
     """
-    shapes = [predict_faces(models["cascade_stage1"], faces, flip_average)]
+    x_bias = x_bias or {}
+    shapes = [shift_x(predict_faces(models["cascade_stage1"], faces, flip_average),
+                      x_bias.get("cascade_stage1"))]
     for name in cascade_models(stages):
         if name in REFINER_MARGINS and name in models:
             around = np.mean(shapes, axis=0)
             crops, transforms = crop_faces_around(images, around, models[name].input_shape[1],
                                                   REFINER_MARGINS[name])
-            shapes.append(from_crop(predict_points(models[name], crops, flip_average), transforms))
+            shapes.append(shift_x(from_crop(predict_points(models[name], crops, flip_average),
+                                            transforms), x_bias.get(name)))
     result = np.tensordot(STAGE_WEIGHTS[len(shapes)], shapes, axes=1)
     regions = {r: models.get(name) for r, name in CASCADE_REGIONS.items()}
     if all(regions.values()):
         size = next(iter(regions.values())).input_shape[1]
-        refined, _ = refine_with_regions(result, images, region_squares(result), regions, size)
+        refined, _ = refine_with_regions(result, images, region_squares(result), regions, size,
+                                         {r: x_bias.get(n) for r, n in CASCADE_REGIONS.items()})
         result = (1.0 - REGION_BLEND) * result + REGION_BLEND * refined  # the jaw stays
     return result, shapes
 
@@ -537,8 +545,10 @@ def used_region_boxes(squares_by_region, images):
     return boxes
 
 
-def refine_with_regions(base, images, squares_by_region, region_models, region_size):
-    """Replace each region's points of ``base`` (N, 68, 2) by its region model's prediction."""
+def refine_with_regions(base, images, squares_by_region, region_models, region_size,
+                        x_bias=None):
+    """Replace each region's points of ``base`` (N, 68, 2) by its region model's prediction
+    (moved right by ``x_bias[region]`` px where given: see :mod:`mirror_bias`)."""
     shapes = np.array(base, dtype=np.float64, copy=True)
     clipped = {}
     for region in REGIONS:
@@ -546,6 +556,8 @@ def refine_with_regions(base, images, squares_by_region, region_models, region_s
             images, squares_by_region[region], region_size)
         crop_points = predict_targets(region_models[region], crops).reshape(len(crops), -1, 2)
         merge_region(shapes, region, crop_points, transforms)
+        indices = list(REGIONS[region])
+        shapes[:, indices] = shift_x(shapes[:, indices], (x_bias or {}).get(region))
     return shapes, clipped
 
 
@@ -597,6 +609,24 @@ def get_models(approaches, profile, data_dir, retrain=False, verbose=1, seed=0):
             for name in models_for(approaches)}
 
 
+def stored_corrections(profile):
+    """Where a profile evaluates shipped weights (``real``), the corrections stored with them,
+    measured on their training faces when they were exported: the cascade's mirror biases
+    (:mod:`mirror_bias`) and a function giving the shape correction (:mod:`shape_correction`)
+    for a number of stages. Profiles that train their own models get none (``{}``, and None
+    for every stage count): their points are used as the models give them."""
+    from . import shape_correction
+    from .mirror_bias import biases_from_manifest
+    from .weights_io import read_weights_manifest, shipped_weights_dir
+    p = get_profile(profile)
+    folder = shipped_weights_dir(p.name)
+    if p.name != "real" or not (folder / "manifest.json").is_file():
+        return {}, lambda stages: None
+    manifest = read_weights_manifest(folder)
+    return (biases_from_manifest(manifest),
+            lambda stages: shape_correction.load(folder, manifest, stages))
+
+
 def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
     """Predictions of the chosen approaches on one split, as :class:`Prediction` objects.
 
@@ -622,9 +652,11 @@ def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
                                faces["subsets"], pixels_to_pts(gt), info, boxes)
 
     if "cascade" in approaches:
-        keep("cascade", predict_cascade(models, faces, images)[0])
-        keep("cascade_predict", predict_cascade(models, faces, images, stages=PREDICT_STAGES)[0],
-             stages=PREDICT_STAGES)
+        x_bias, correction = stored_corrections(p)
+        for name, stages in (("cascade", len(CASCADE_STAGES)), ("cascade_predict", PREDICT_STAGES)):
+            points = predict_cascade(models, faces, images, stages=stages, x_bias=x_bias)[0]
+            keep(name, corrected(points, correction(stages)),
+                 **({"stages": stages} if name == "cascade_predict" else {}))
     paper = [a for a in approaches if a in APPROACHES]
     if not paper:
         return out

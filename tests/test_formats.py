@@ -146,8 +146,11 @@ def test_onnx_landmarker_finds_the_keras_points(tmp_path, monkeypatch):
         assert np.abs(a["points"] - b["points"]).max() < 1.0
     cached = list((tmp_path / "exported").glob("onnx-*/*.onnx"))
     assert {p.stem for p in cached} == set(onnx.models)
-    # an ONNX export folder is a weights folder for the onnx runtime (no conversion needed)
+    # an ONNX export folder is a weights folder for the onnx runtime (no conversion needed),
+    # with the cascade's shape correction beside the models
+    assert (cached[0].parent / "shape_correction.npz").is_file()
     again = landmarker.Landmarker(cached[0].parent, runtime="onnx")
+    assert again.correction is not None
     np.testing.assert_allclose(again(image)[0]["points"], by_onnx[0]["points"], atol=1e-4)
 
 

@@ -182,6 +182,14 @@ def test_predict_with_the_data_boxes_matches_the_pipeline(tmp_path_factory, monk
     # the face check's limit, measured on the training faces, for 2 and 3 stages
     assert sorted(manifest["face_check"]) == ["2", "3"]
     assert all(0 < c["max_stage_spread"] < np.inf for c in manifest["face_check"].values())
+    # the corrections measured on the training faces: a shape correction per stage count, and
+    # the mirror biases of the models that placed faces within the failure threshold
+    assert manifest["shape_correction"]["stages"] == ["1", "2", "3"]
+    assert set(manifest["mirror_bias_px"]) <= set(pipeline.APPROACH_MODELS["cascade"])
+    from fkd_utils import mirror_bias, shape_correction
+    monkeypatch.setattr(pipeline, "stored_corrections", lambda p: (
+        mirror_bias.biases_from_manifest(manifest),
+        lambda stages: shape_correction.load(out, manifest, stages)))  # as the real profile's
     expected = pipeline.run_approaches(profile, data_dir, "test", models, ["cascade", "end_to_end"])
     runs = {"cascade_predict": ("cascade", None), "cascade": ("cascade", 3),
             "end_to_end": ("end-to-end", None)}
