@@ -17,7 +17,7 @@ from .face_check import is_face, json_spread, rejection_reason, spread_limit, st
 from .formats import has_int8, load_runtime_models
 from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
 from .markup import REGIONS
-from .mirror_bias import MANIFEST_KEY as MIRROR_BIAS_KEY, MAX_NME, biases_from_manifest, x_bias
+from .mirror_bias import MANIFEST_KEY as MIRROR_BIAS_KEY, MAX_NME, x_bias
 from . import shape_correction
 from .pipeline import (APPROACH_MODELS, PREDICT_STAGES, cascade_models, predict_boxes,
                        predict_cascade, predict_faces, refine_with_regions, region_squares)
@@ -65,9 +65,10 @@ class Landmarker:
         self.models = load_runtime_models(self.weights_dir, needed, self.runtime, self.manifest)
         self._check_sizes()
         self.max_stage_spread = self._spread_limit() if face_check else None
-        self.x_bias = biases_from_manifest(self.manifest)
-        self.correction = (shape_correction.load(self.weights_dir, self.manifest, self.stages)
-                           if self.approach == "cascade" else None)
+        corrections = (shape_correction.folder_corrections(self.weights_dir, self.manifest)
+                       if self.approach == "cascade" else shape_correction.Corrections())
+        self.x_bias = corrections.x_bias  # (benchmarks/mirror_bias.py empties them to compare)
+        self.correction = corrections.for_stages(self.stages) if self.stages else None
         self.set_detector(detector, min_face)
 
     def _spread_limit(self):
@@ -303,7 +304,8 @@ def face_check_calibration(models, data_dir, manifest, every=2, chunk=64, log=pr
                            x_bias=None):
     """``{stage count: spread_limit(...)}`` for the cascade's 2 or more stages in ``models``,
     measured on every ``every``-th training face cropped from its 300-W detector box, ``chunk``
-    photos at a time (see :mod:`face_check`; ``fkd train`` stores it in the weights manifest).
+    photos at a time, each stage's points moved right by its ``x_bias`` (:mod:`mirror_bias`);
+    see :mod:`face_check` (``fkd train`` stores it in the weights manifest).
     Empty without a cascade of two stages or more, or where no spread is finite (then logged:
     the weights get no check)."""
     from .data import split_samples
@@ -464,12 +466,6 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
                 files[path.name] = sha256(path)
             described[name] = {"input_size": int(model.input_shape[1]),
                                "outputs": int(model.output_shape[-1]), "params": int(model.count_params())}
-        metrics = {}
-        if "validation" in available_splits(data_dir):
-            preds = run_approaches(p, data_dir, "validation", models, approaches)
-            metrics = {name: evaluate(pred.points, pred.gt)["68"]["all"] | {
-                "nme_51": evaluate(pred.points, pred.gt)["51"]["all"]["nme"]} for name, pred in preds.items()}
-        calibration = detector_calibrations(data_dir, calibration_every, log)
         sizes = {"image_size": p.image_size, "face_margin": p.face_margin}
         mirror_bias = mirror_bias_calibration(models, data_dir, sizes)
         face_check = face_check_calibration(models, data_dir, sizes, log=log, x_bias=mirror_bias)
@@ -477,6 +473,14 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
         if corrections:
             path = shape_correction.save(out_dir, corrections)
             files[path.name] = sha256(path)
+        metrics = {}
+        if "validation" in available_splits(data_dir):  # as the exported folder predicts
+            preds = run_approaches(p, data_dir, "validation", models, approaches,
+                                   shape_correction.Corrections(
+                                       mirror_bias, {int(k): v for k, v in corrections.items()}))
+            metrics = {name: evaluate(pred.points, pred.gt)["68"]["all"] | {
+                "nme_51": evaluate(pred.points, pred.gt)["51"]["all"]["nme"]} for name, pred in preds.items()}
+        calibration = detector_calibrations(data_dir, calibration_every, log)
         report = check(data_dir)
         from .pipeline import model_selection
         train_ids = [s.id for s in split_samples(data_dir, "train")]

@@ -51,4 +51,5 @@ def biases_from_manifest(manifest):
     """``{model name: bias px}`` stored in a weights manifest (empty for folders exported
     before the correction existed: their points are used as the models give them)."""
     stored = (manifest or {}).get(MANIFEST_KEY) or {}
-    return {name: float(value) for name, value in stored.items() if np.isfinite(value)}
+    return {name: float(value) for name, value in stored.items()
+            if isinstance(value, (int, float)) and np.isfinite(value)}

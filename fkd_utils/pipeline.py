@@ -609,28 +609,29 @@ def get_models(approaches, profile, data_dir, retrain=False, verbose=1, seed=0):
             for name in models_for(approaches)}
 
 
-def stored_corrections(profile):
-    """Where a profile evaluates shipped weights (``real``), the corrections stored with them,
-    measured on their training faces when they were exported: the cascade's mirror biases
-    (:mod:`mirror_bias`) and a function giving the shape correction (:mod:`shape_correction`)
-    for a number of stages. Profiles that train their own models get none (``{}``, and None
-    for every stage count): their points are used as the models give them."""
-    from . import shape_correction
-    from .mirror_bias import biases_from_manifest
+def stored_corrections(profile, data_dir):
+    """The corrections (:class:`shape_correction.Corrections`) that go with the models a
+    profile evaluates by default: the shipped folder's for ``real`` while it evaluates the
+    shipped models (measured on their training faces when they were exported); none for
+    profiles that train their own models (their points are used as the models give them;
+    ``fkd train``'s export measures corrections for the exported folder) or for ``real``
+    models trained here (``--retrain``)."""
+    from .shape_correction import Corrections, folder_corrections
     from .weights_io import read_weights_manifest, shipped_weights_dir
     p = get_profile(profile)
     folder = shipped_weights_dir(p.name)
     if p.name != "real" or not (folder / "manifest.json").is_file():
-        return {}, lambda stages: None
-    manifest = read_weights_manifest(folder)
-    return (biases_from_manifest(manifest),
-            lambda stages: shape_correction.load(folder, manifest, stages))
+        return Corrections()
+    trained_here = [n for n in APPROACH_MODELS["cascade"] if model_path(p, n, data_dir).is_file()]
+    return Corrections() if trained_here else folder_corrections(folder, read_weights_manifest(folder))
 
 
-def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
+def run_approaches(profile, data_dir, split, models, approaches=APPROACHES, corrections=None):
     """Predictions of the chosen approaches on one split, as :class:`Prediction` objects.
 
-    ``models`` maps model names (see :func:`model_specs`) to trained Keras models.
+    ``models`` maps model names (see :func:`model_specs`) to trained Keras models;
+    ``corrections`` (:class:`shape_correction.Corrections`) those of our cascade's points
+    (None: :func:`stored_corrections`).
     """
     p = get_profile(profile)
     specs = model_specs(p)
@@ -652,10 +653,12 @@ def run_approaches(profile, data_dir, split, models, approaches=APPROACHES):
                                faces["subsets"], pixels_to_pts(gt), info, boxes)
 
     if "cascade" in approaches:
-        x_bias, correction = stored_corrections(p)
+        if corrections is None:
+            corrections = stored_corrections(p, data_dir)
         for name, stages in (("cascade", len(CASCADE_STAGES)), ("cascade_predict", PREDICT_STAGES)):
-            points = predict_cascade(models, faces, images, stages=stages, x_bias=x_bias)[0]
-            keep(name, corrected(points, correction(stages)),
+            points = predict_cascade(models, faces, images, stages=stages,
+                                     x_bias=corrections.x_bias)[0]
+            keep(name, corrected(points, corrections.for_stages(stages)),
                  **({"stages": stages} if name == "cascade_predict" else {}))
     paper = [a for a in approaches if a in APPROACHES]
     if not paper:

@@ -12,6 +12,8 @@ were also the models' training faces, where their error is smaller than on new f
 against 3.4 % on the tenth): the ridge term keeps the correction from following that too
 closely.
 """
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from .markup import OUTER_EYE_CORNERS
@@ -24,12 +26,13 @@ MANIFEST_KEY = "shape_correction"
 
 def eye_frame(shapes):
     """Each shape's (N, 68, 2) eye-corner frame: ``(centre (N, 2), scale (N,), rotation (N,
-    2, 2))``; scale 0 where the eye corners coincide or are not finite."""
+    2, 2))``; scale 0 (an unusable shape) where the eye corners coincide or any point of the
+    shape is not finite."""
     shapes = np.asarray(shapes, np.float64)
     right, left = shapes[:, OUTER_EYE_CORNERS[0]], shapes[:, OUTER_EYE_CORNERS[1]]
     axis = left - right
     scale = np.linalg.norm(axis, axis=-1)
-    scale[~np.isfinite(scale)] = 0.0
+    scale[~np.isfinite(shapes).all(axis=(1, 2))] = 0.0
     angle = np.arctan2(axis[:, 1], axis[:, 0])
     cos, sin = np.cos(angle), np.sin(angle)
     rotation = np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], axis=1)
@@ -57,12 +60,14 @@ def _design(framed):
 def fit(predicted, truth, ridge=RIDGE):
     """The correction (137, 136): ridge regression from predicted shapes (N, 68, 2) in their
     own eye-corner frames to the truth's offset from them in the same frames. Faces whose
-    predicted eye corners coincide are left out."""
+    predicted eye corners coincide, or with a point that is not finite (predicted or true),
+    are left out."""
     predicted, truth = np.asarray(predicted, np.float64), np.asarray(truth, np.float64)
     frame = eye_frame(predicted)
-    usable = frame[1] > 0
+    usable = (frame[1] > 0) & np.isfinite(truth).all(axis=(1, 2))
     if not usable.any():
-        raise ValueError("no predicted shape with distinct eye corners to fit a correction on")
+        raise ValueError("no predicted shape with distinct eye corners and finite points to fit "
+                         "a correction on")
     frame = tuple(part[usable] for part in frame)
     framed = to_frame(predicted[usable], frame)
     offsets = (to_frame(truth[usable], frame) - framed).reshape(int(usable.sum()), -1)
@@ -74,7 +79,8 @@ def fit(predicted, truth, ridge=RIDGE):
 
 def corrected(shapes, correction):
     """Shapes (N, 68, 2) with ``correction`` (from :func:`fit`) added; None leaves them as they
-    are, as it does shapes whose eye corners coincide."""
+    are, as it does shapes whose eye corners coincide or that have a point that is not
+    finite."""
     shapes = np.array(shapes, dtype=np.float64, copy=True)
     if correction is None or not len(shapes):
         return shapes
@@ -110,8 +116,32 @@ def load(weights_dir, manifest, stages):
     if not path.is_file():
         raise DataError(f"{path}: missing from the weights folder (its manifest lists a "
                         "shape correction)")
+    if not want:
+        raise DataError(f"{path}: not listed in manifest.json's 'files' (no checksum to check "
+                        "it against)")
     if want != sha256(path):
         raise DataError(f"{path}: sha256 does not match manifest.json (corrupt or replaced file)")
     with np.load(path) as stored:
         key = str(stages)
         return np.asarray(stored[key], np.float64) if key in stored.files else None
+
+
+@dataclass(frozen=True)
+class Corrections:
+    """What a weights folder corrects the cascade's points with: each model's mirror bias
+    (``x_bias``, :mod:`mirror_bias`) and the shape correction per number of stages
+    (``shapes``); both empty for folders without them."""
+    x_bias: dict = field(default_factory=dict)
+    shapes: dict = field(default_factory=dict)
+
+    def for_stages(self, stages):
+        """The shape correction for ``stages`` stages, or None."""
+        return self.shapes.get(int(stages))
+
+
+def folder_corrections(weights_dir, manifest, stage_counts=(1, 2, 3)):
+    """The :class:`Corrections` stored in a weights folder (checked against its manifest)."""
+    from .mirror_bias import biases_from_manifest
+    shapes = {k: load(weights_dir, manifest, k) for k in stage_counts}
+    return Corrections(biases_from_manifest(manifest),
+                       {k: v for k, v in shapes.items() if v is not None})

