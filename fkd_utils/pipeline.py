@@ -622,7 +622,9 @@ def stored_corrections(profile, data_dir):
     folder = shipped_weights_dir(p.name)
     if p.name != "real" or not (folder / "manifest.json").is_file():
         return Corrections()
-    trained_here = [n for n in APPROACH_MODELS["cascade"] if model_path(p, n, data_dir).is_file()]
+    fingerprint = data_fingerprint(data_dir)
+    trained_here = [n for n in APPROACH_MODELS["cascade"]
+                    if model_path(p, n, data_dir, fingerprint).is_file()]
     return Corrections() if trained_here else folder_corrections(folder, read_weights_manifest(folder))
 
 

@@ -102,15 +102,15 @@ def save(out_dir, corrections):
     return path
 
 
-def load(weights_dir, manifest, stages):
-    """The correction for ``stages`` stored in a weights folder, checked against the
-    manifest's sha256; None where the folder has none (exported before the correction
-    existed) or none for that stage count."""
+def stored(weights_dir, manifest):
+    """``{stage count: correction}`` stored in a weights folder, checked once against the
+    manifest's sha256; empty where the folder has none (exported before the correction
+    existed)."""
     from pathlib import Path
     from .io import DataError
     from .weights_io import sha256
     if MANIFEST_KEY not in manifest:
-        return None
+        return {}
     path = Path(weights_dir) / FILE
     want = manifest.get("files", {}).get(FILE)
     if not path.is_file():
@@ -121,9 +121,14 @@ def load(weights_dir, manifest, stages):
                         "it against)")
     if want != sha256(path):
         raise DataError(f"{path}: sha256 does not match manifest.json (corrupt or replaced file)")
-    with np.load(path) as stored:
-        key = str(stages)
-        return np.asarray(stored[key], np.float64) if key in stored.files else None
+    with np.load(path) as found:
+        return {int(key): np.asarray(found[key], np.float64) for key in found.files}
+
+
+def load(weights_dir, manifest, stages):
+    """The correction for ``stages`` stored in a weights folder (see :func:`stored`); None
+    where there is none for that stage count."""
+    return stored(weights_dir, manifest).get(int(stages))
 
 
 @dataclass(frozen=True)
@@ -139,9 +144,7 @@ class Corrections:
         return self.shapes.get(int(stages))
 
 
-def folder_corrections(weights_dir, manifest, stage_counts=(1, 2, 3)):
+def folder_corrections(weights_dir, manifest):
     """The :class:`Corrections` stored in a weights folder (checked against its manifest)."""
     from .mirror_bias import biases_from_manifest
-    shapes = {k: load(weights_dir, manifest, k) for k in stage_counts}
-    return Corrections(biases_from_manifest(manifest),
-                       {k: v for k, v in shapes.items() if v is not None})
+    return Corrections(biases_from_manifest(manifest), stored(weights_dir, manifest))
