@@ -50,7 +50,7 @@ release-weights: $(STAMP)
 # in, plus int8 models; written to weights/shipped (compare it on the tenth, then copy it into
 # fkd_utils/weights/real/)
 RELEASED ?= cascade_stage1 cascade_stage2 cascade_stage3 cascade_region_right_eye \
-  cascade_region_left_eye cascade_region_nose cascade_region_mouth
+  cascade_region_left_eye cascade_region_nose cascade_region_mouth cascade_region_jaw
 RELEASE_RUN ?= models/release/300w-6419e0cf6e
 ship-weights: $(STAMP)
 	$(VENV)/bin/python -m fkd_utils.release --data-dir $(or $(DATA_DIR),../shared/data/300w) \

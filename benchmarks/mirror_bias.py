@@ -20,18 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fkd_utils import quiet  # noqa: E402,F401  (silences TensorFlow's start-up lines)
 from fkd_utils.compare import samples_of  # noqa: E402
-from fkd_utils.landmarker import (Landmarker, _fit_samples, face_crops,  # noqa: E402
+from fkd_utils.landmarker import (Landmarker, _fit_samples,  # noqa: E402
                                   mirror_bias_calibration)
 from fkd_utils.markup import PARTS  # noqa: E402
 from fkd_utils.metrics import point_errors  # noqa: E402
-from fkd_utils.pipeline import CASCADE_REGIONS, CASCADE_STAGES, model_specs  # noqa: E402
+from fkd_utils.pipeline import APPROACH_MODELS, CASCADE_STAGES, mirroring_in_training  # noqa: E402
 from fkd_utils.preprocess import face_boxes, read_samples  # noqa: E402
 from fkd_utils.weights_io import import_model  # noqa: E402
-
-
-def flipped_in_training(name, profile):
-    """Whether ``name``'s training mirrored faces (its spec's flip probability > 0)."""
-    return model_specs(profile)[name].augment.flip > 0
 
 
 def tenth_errors(landmarker, data_dir):
@@ -58,14 +53,14 @@ def main(argv=None):
     landmarker = Landmarker(args.weights, "cascade", stages=len(CASCADE_STAGES),
                             runtime="keras")
     manifest, folder = landmarker.manifest, landmarker.weights_dir
-    names = [n for n in CASCADE_STAGES + tuple(CASCADE_REGIONS.values()) if n in manifest["models"]]
+    names = [n for n in APPROACH_MODELS["cascade"] if n in manifest["models"]]
     models = {n: import_model(folder, n, manifest) for n in names}
     measured = mirror_bias_calibration(models, args.data_dir, manifest, args.every)
     count = len(_fit_samples(args.data_dir, args.every))
     print(f"bias on {count} fit faces from their 300-W boxes (truth - prediction, x, px):")
     for name in names:
-        flip = "flipped" if flipped_in_training(name, manifest["profile"]) else "not flipped"
-        print(f"  {name:26s} {flip:12s} {measured.get(name, float('nan')):+.3f}")
+        mirrored = mirroring_in_training(name, manifest["profile"])
+        print(f"  {name:26s} {mirrored:12s} {measured.get(name, float('nan')):+.3f}")
     stored = landmarker.x_bias
     print("stored in the manifest:", stored or "none (using those just measured)")
     for stages in args.stages:

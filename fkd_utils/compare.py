@@ -96,7 +96,7 @@ def training_records(manifest):
                                        "best selection loss"])
 
 
-#: the committed comparison notebook 09 shows, made by three runs of
+#: the committed comparison notebook 09 shows, made by four runs of
 #: ``benchmarks/compare_weights.py`` on 2 CPU cores, its rows concatenated (a folder measured
 #: by two runs keeps its first run's rows): ``(weights folders, what they are, command)``
 CHANGES_FILE = "real_shipped_changes.csv"
@@ -111,9 +111,12 @@ CHANGES_RUNS = (
      "calibrated again)",
      _COMPARE.format(folders="RELEASE MIRROR", stages="2 3",
                      labels="'release models, face check' 'mirror bias corrected'")),
-    ("the shipped weights: MIRROR with the shape correction",
+    ("SHAPE: git archive 670507b fkd_utils/weights/real (MIRROR with the shape correction)",
+     _COMPARE.format(folders="SHAPE", stages="1 2 3",
+                     labels="'mirror bias and shape correction'")),
+    ("the shipped weights: SHAPE with the jaw ResNet (make ship-weights)",
      _COMPARE.format(folders="fkd_utils/weights/real", stages="1 2 3",
-                     labels="'mirror bias and shape correction (shipped)'")),
+                     labels="'jaw ResNet (shipped)'")),
 )
 SET_NAMES = {"tenth": "training tenth", "validation": "HELEN test"}
 

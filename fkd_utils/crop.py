@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .io import pts_to_pixels
-from .markup import REGIONS
+from .markup import CROP_REGIONS, REGIONS
 
 
 def square_from_box(box, margin=0.0):
@@ -106,7 +106,7 @@ def region_square(points, region, margin=0.35, jitter=0.0, rng=None, image_shape
     leave the image is moved (and if needed shrunk) to lie inside it; the third return value
     says whether that happened.
     """
-    pts = np.asarray(points, dtype=np.float64)[list(REGIONS[region])]
+    pts = np.asarray(points, dtype=np.float64)[list(CROP_REGIONS[region])]
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     center = (lo + hi) / 2.0
     side = max(float((hi - lo).max()), 4.0) * (1.0 + margin)

@@ -110,12 +110,13 @@ def export_models(weights_dir, fmt, out_dir, names=None, overwrite=False, log=pr
         target = _export_one(portable_model(weights_dir, name), fmt, partial / name)
         files.update(_checksums(target, partial))
         log(f"  {name}: {target.name}")
-    if shape_correction.FILE in manifest["files"]:  # the cascade's correction travels along
-        source = Path(weights_dir) / shape_correction.FILE
-        if not source.is_file():
-            shutil.rmtree(partial, ignore_errors=True)
-            raise DataError(f"{source}: listed in manifest.json but missing from the weights folder")
-        shutil.copy2(source, partial / shape_correction.FILE)
+    try:  # the cascade's correction travels along
+        correction = shape_correction.checked_file(weights_dir, manifest)
+    except DataError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if correction is not None:
+        shutil.copy2(correction, partial / shape_correction.FILE)
         files[shape_correction.FILE] = manifest["files"][shape_correction.FILE]
     exported = {**manifest, "format": fmt, "files": files, "precision": "float32",
                 "source_files": manifest["files"], "models": {

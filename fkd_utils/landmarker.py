@@ -16,10 +16,10 @@ from .detect import MIN_FACE, FaceDetector, check_min_face, nearest_calibration
 from .face_check import is_face, json_spread, rejection_reason, spread_limit, stage_spread
 from .formats import has_int8, load_runtime_models
 from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
-from .markup import REGIONS
+from .markup import JAW, REGIONS
 from .mirror_bias import MANIFEST_KEY as MIRROR_BIAS_KEY, MAX_NME, x_bias
 from . import shape_correction
-from .pipeline import (APPROACH_MODELS, PREDICT_STAGES, cascade_models, predict_boxes,
+from .pipeline import (APPROACH_MODELS, JAW_MODEL, PREDICT_STAGES, cascade_models, predict_boxes,
                        predict_cascade, predict_faces, refine_with_regions, region_squares)
 from .weights_io import (RESEARCH_NOTE, export_model, import_model, read_weights_manifest, sha256,
                          shipped_weights_dir)
@@ -52,7 +52,8 @@ class Landmarker:
         self.approach = APPROACH_ALIASES[approach]
         if self.approach == "cascade":
             self.stages = PREDICT_STAGES if stages is None else stages
-            needed = cascade_models(self.stages)  # only the stages that run are loaded
+            needed = [n for n in cascade_models(self.stages)  # only the stages that run
+                      if n != JAW_MODEL or n in self.manifest["models"]]  # (older: no jaw)
         elif stages is not None:
             raise ValueError(f"stages={stages}: only the cascade approach has stages")
         else:
@@ -347,13 +348,13 @@ def mirror_bias_calibration(models, data_dir, manifest, every=2, chunk=64, max_n
     stages: a shift of about half a pixel, which the stages were trained to absorb). Empty
     without a cascade; a model that placed no face within the failure threshold gets no
     entry (and no correction)."""
-    from .pipeline import CASCADE_REGIONS, CASCADE_STAGES
+    from .pipeline import CASCADE_REGIONS, CASCADE_STAGES, predict_jaw
     stages = {n: models[n] for n in CASCADE_STAGES[:_stage_count(models)]}
     if not stages:
         return {}
     regions = {r: models.get(n) for r, n in CASCADE_REGIONS.items()}
     samples = _fit_samples(data_dir, every)
-    gts, results, refined = [], {n: [] for n in stages}, []
+    gts, results, refined, jaws = [], {n: [] for n in stages}, [], []
     for gt, faces, face_images in training_face_chunks(samples, data_dir, manifest, chunk):
         result, shapes = predict_cascade(stages, faces, face_images)
         gts.append(gt)
@@ -363,6 +364,9 @@ def mirror_bias_calibration(models, data_dir, manifest, every=2, chunk=64, max_n
             size = next(iter(regions.values())).input_shape[1]
             refined.append(refine_with_regions(result, face_images, region_squares(result),
                                                regions, size)[0])
+        if models.get(JAW_MODEL) is not None:
+            jaws.append(result.copy())
+            jaws[-1][:, list(JAW)] = predict_jaw(models[JAW_MODEL], face_images, result)
     gt = np.concatenate(gts)
     biases = {name: x_bias(np.concatenate(found), gt, max_nme=max_nme)
               for name, found in results.items()}
@@ -370,6 +374,8 @@ def mirror_bias_calibration(models, data_dir, manifest, every=2, chunk=64, max_n
         refined = np.concatenate(refined)
         biases.update({n: x_bias(refined, gt, REGIONS[r], max_nme)
                        for r, n in CASCADE_REGIONS.items()})
+    if jaws:
+        biases[JAW_MODEL] = x_bias(np.concatenate(jaws), gt, JAW, max_nme)
     return {name: round(value, 4) for name, value in biases.items() if np.isfinite(value)}
 
 

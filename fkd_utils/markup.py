@@ -47,6 +47,13 @@ REGIONS = {
 }
 REGION_NAMES = tuple(REGIONS)
 
+#: Half the jaw, from the subject's right ear to the chin (points 0-8): what our cascade's jaw
+#: ResNet reads. The left half is read from the mirrored photo, where it becomes a right half.
+JAW_HALF = JAW[:9]
+
+#: Every point group a region ResNet crops and predicts: the paper's four and our jaw half.
+CROP_REGIONS = {**REGIONS, "jaw_half": JAW_HALF}
+
 
 def _mirror_permutation():
     pairs = [(i, 16 - i) for i in range(8)]                       # jaw
@@ -63,6 +70,14 @@ def _mirror_permutation():
 
 #: ``MIRROR[i]`` is the index that point i takes after a horizontal flip.
 MIRROR = _mirror_permutation()
+
+
+def mirror_points(points, width):
+    """68-point shapes (..., 68, 2) of photos ``width`` px wide as they lie in the mirrored
+    photos (0-based pixels: x -> width - 1 - x, points renumbered by ``MIRROR``)."""
+    mirrored = np.array(np.asarray(points)[..., list(MIRROR), :], dtype=np.float64)
+    mirrored[..., 0] = width - 1 - mirrored[..., 0]
+    return mirrored
 
 
 def region_indices(name):

@@ -16,7 +16,7 @@ back to that model's points. The measurement and what it bought are in notebook 
 """
 import numpy as np
 
-from .metrics import interocular
+from .metrics import nme
 
 #: the weights manifest's key: ``{model name: x bias in image pixels}``
 MANIFEST_KEY = "mirror_bias_px"
@@ -31,8 +31,7 @@ def x_bias(points, gt, indices=None, max_nme=MAX_NME):
     ``max_nme`` (NME of the whole shape). ``points``, ``gt``: (N, 68, 2), 0-based. NaN when it
     places none."""
     points, gt = np.asarray(points, np.float64), np.asarray(gt, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        error = np.linalg.norm(gt - points, axis=-1).mean(axis=1) / interocular(gt)
+    error = nme(points, gt)   # (a shape with non-finite points scores NaN and is left out)
     kept = np.isfinite(error) & (error <= max_nme)
     if not kept.any():
         return float("nan")

@@ -27,7 +27,7 @@ from .crop import (box_to_square, crop_image, face_crop, from_crop, region_squar
                    square_transform, to_crop)
 from .data import points_box
 from .io import DataError, pixels_to_pts
-from .markup import MIRROR, REGIONS
+from .markup import JAW, JAW_HALF, MIRROR, REGIONS, mirror_points
 from .mirror_bias import shift_x
 from .shape_correction import corrected
 from .models import PAPER_STAGES, REGION_STAGES, build_resnet
@@ -63,6 +63,17 @@ CASCADE_REGIONS = {r: f"cascade_region_{r}" for r in REGIONS}
 #: Weight of the region ResNets' points in our cascade's result (chosen on the selection tenth:
 #: see :func:`predict_cascade`).
 REGION_BLEND = 0.6
+#: Our jaw ResNet: half the jaw (``markup.JAW_HALF``, ear to chin) in a region crop, the left
+#: half read from the mirrored photo, so one model learns from both halves of every training
+#: face (and trains without random mirroring). Slimmer than the other region ResNets (two
+#: stages of 128 and 256 filters, 331 k parameters) to keep the shipped folder under 40 MB.
+JAW_MODEL = "cascade_region_jaw"
+JAW_TARGET = "region:jaw_half"
+JAW_STAGES = ((128, 1, 1), (256, 1, 2))
+JAW_AUGMENT = EYE_AUGMENT
+#: Weight of the jaw ResNet's points on the jaw, chosen on the selection tenth (see
+#: :func:`predict_cascade`; ``benchmarks/jaw_blend.py``).
+JAW_BLEND = 0.25
 #: How many of the cascade's stages ``fkd predict`` runs unless told (``--stages``): the most
 #: accurate setting on the selection tenth, end to end with fkd's own detector, that runs as
 #: fast as the previous default (stage 1 in Keras) with the shipped int8 models (``--runtime
@@ -73,8 +84,8 @@ REGION_BLEND = 0.6
 #: 4.046 %, 3 stages 3.983 %; then with the face check and the release eye ResNets: 1 stage
 #: 4.332 %, 2 stages 3.658 %, 3 stages 3.600 %; then with the mirror-bias and shape corrections
 #: (:mod:`mirror_bias`, :mod:`shape_correction`): 1 stage 4.049 %, 2 stages 3.497 %, 3 stages
-#: 3.460 %. With the 300-W boxes instead (the cpu weights, Keras): 1 stage 3.68 %, 2 stages
-#: 3.55 %, 3 stages 3.53 %.
+#: 3.460 %; then with the jaw ResNet: 2 stages 3.459 %, 3 stages 3.431 %. With the 300-W boxes
+#: instead (the cpu weights, Keras): 1 stage 3.68 %, 2 stages 3.55 %, 3 stages 3.53 %.
 PREDICT_STAGES = 2
 #: How much each stage's points count in the cascade's result, by how many stages ran: later
 #: stages read a crop placed by the earlier ones, so they count more. Chosen on the selection
@@ -138,10 +149,22 @@ def model_specs(profile):
     for region, name in CASCADE_REGIONS.items():
         own = ours if p.cascade_own_regions else {}   # else notebook 03's model, as it is
         specs[name] = replace(specs[f"region_{region}"], name=name, **own)
+    specs[JAW_MODEL] = ModelSpec(JAW_MODEL, JAW_TARGET, p.region_size, JAW_STAGES,
+                                 augment=JAW_AUGMENT, **ours)
     if p.detector_augment:
         specs = {name: replace(spec, augment=DETECTOR_AUGMENT) if spec.augment == FACE_AUGMENT
                  else spec for name, spec in specs.items()}
     return specs
+
+
+def mirroring_in_training(name, profile):
+    """How model ``name``'s training mirrored faces (what leaves a mirror bias, see
+    :mod:`mirror_bias`): ``"flipped"`` at random (its spec's flip probability > 0), ``"left
+    halves"`` (the jaw ResNet: every face's left half, mirrored) or ``"not flipped"``."""
+    spec = model_specs(profile)[name]
+    if spec.target == JAW_TARGET:
+        return "left halves"
+    return "flipped" if spec.augment.flip > 0 else "not flipped"
 
 
 #: Which models each approach needs.
@@ -150,7 +173,8 @@ APPROACH_MODELS = {
     "region": ("end_to_end",) + tuple(f"region_{r}" for r in REGIONS),
     "box": ("end_to_end", "boxes") + tuple(f"region_{r}" for r in REGIONS),
     "oracle": ("end_to_end",) + tuple(f"region_{r}" for r in REGIONS),
-    "cascade": ("cascade_stage1",) + CASCADE_REFINERS + tuple(CASCADE_REGIONS.values()),
+    "cascade": ("cascade_stage1",) + CASCADE_REFINERS + tuple(CASCADE_REGIONS.values())
+               + (JAW_MODEL,),
 }
 CASCADE_STAGES = APPROACH_MODELS["cascade"][:1 + len(CASCADE_REFINERS)]
 
@@ -190,10 +214,22 @@ def training_arrays(spec, data_dir, profile, seed=0):
     fit_idx, sel_idx = np.flatnonzero(~mask), np.flatnonzero(mask)
     arrays = []
     for idx, copies, jitter in ((fit_idx, p.region_copies, REGION_JITTER), (sel_idx, 1, 0.0)):
-        crops, transforms, src, _ = crop_regions([images[i] for i in idx], shapes[idx], region,
-                                                 spec.input_size, jitter, seed, copies)
-        arrays.append((crops, to_crop(shapes[idx][src], transforms)))
+        photos, points = [images[i] for i in idx], shapes[idx]
+        if spec.target == JAW_TARGET:
+            photos, points = with_mirrored(photos, points)
+        crops, transforms, src, _ = crop_regions(photos, points, region, spec.input_size,
+                                                 jitter, seed, copies)
+        arrays.append((crops, to_crop(points[src], transforms)))
     return arrays[0], arrays[1], mask
+
+
+def with_mirrored(photos, shapes):
+    """The photos followed by their mirror images, and their 68-point shapes (N, 68, 2)
+    followed by the mirrored shapes: the jaw ResNet's training faces, each half of each jaw
+    once as a right half."""
+    mirrored = [np.ascontiguousarray(photo[:, ::-1]) for photo in photos]
+    flipped = [mirror_points(shape, photo.shape[1]) for photo, shape in zip(photos, shapes)]
+    return list(photos) + mirrored, np.concatenate([shapes, np.reshape(flipped, (-1, 68, 2))])
 
 
 def face_set(spec, data_dir, split, profile):
@@ -374,7 +410,9 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
                              spec.dense_layers, precision=spec.precision, target_mean=mean,
                              target_std=std, name=name)
         compile_model(model, spec.loss, learning_rate, spec.optimizer)
-        if p.warm_start:  # (a resumed run then restores its own later state over these)
+        # (a resumed run then restores its own later state over these; a model new to the
+        # shipped folder, like the jaw ResNet once, starts from scratch)
+        if p.warm_start and _shipped_model(p.warm_start, name) is not None:
             warm_start(model, p.warm_start, spec)
         history = fit_model(model, fit, select, path, epochs, batch, spec.target, spec.augment,
                             p.patience, seed, verbose, p.steps_per_epoch,
@@ -417,9 +455,7 @@ def predict_points(model, images, flip_average=False):
     if not flip_average:
         return predict_targets(model, images).reshape(-1, 68, 2)
     both = predict_targets(model, np.concatenate([images, images[:, :, ::-1]])).reshape(-1, 68, 2)
-    out, mirrored = both[: len(images)], both[len(images):][:, list(MIRROR)]
-    mirrored[..., 0] = images.shape[2] - 1 - mirrored[..., 0]
-    return (out + mirrored) / 2.0
+    return (both[: len(images)] + mirror_points(both[len(images):], images.shape[2])) / 2.0
 
 
 def predict_faces(model, faces, flip_average=False):
@@ -461,6 +497,14 @@ def predict_cascade(models, faces, images, flip_average=False, stages=None, x_bi
     ``stages=1`` 3.68 %, ``stages=2`` 3.55 %. Flip averaging: 3.52 %, for twice the compute, so
     it is off.
 
+    Then our jaw ResNet (:func:`predict_jaw`, trained by the release profile from scratch)
+    places the jaw again, blended in at ``JAW_BLEND``. Shipped weights, tenth from the 300-W
+    boxes, Keras, mirror biases, no shape correction (``benchmarks/jaw_blend.py``): 2 stages
+    3.317 % without it, 3.288 % at weight 0.25, 3.295 at 0.4, 3.311 at 0.5, 3.503 % with its
+    points alone (the jaw's own error 6.13 -> 6.01 %, alone 6.87 %); 3 stages 3.309 -> 3.282 %
+    at 0.25. End to end as ``fkd predict`` runs (own detector, corrections refitted): 2 stages
+    int8 3.497 -> 3.459 %, 3 stages 3.460 -> 3.431 %.
+
     Returns ``(result, stages)``: 0-based image points (N, 68, 2) and each stage's shapes.
     """
     x_bias = x_bias or {}
@@ -480,7 +524,42 @@ def predict_cascade(models, faces, images, flip_average=False, stages=None, x_bi
         refined, _ = refine_with_regions(result, images, region_squares(result), regions, size,
                                          {r: x_bias.get(n) for r, n in CASCADE_REGIONS.items()})
         result = (1.0 - REGION_BLEND) * result + REGION_BLEND * refined  # the jaw stays
+    if models.get(JAW_MODEL) is not None:
+        result = blend_jaw(result, predict_jaw(models[JAW_MODEL], images, result,
+                                               x_bias.get(JAW_MODEL)))
     return result, shapes
+
+
+def blend_jaw(points, jaw, weight=JAW_BLEND):
+    """``points`` (N, 68, 2) with their jaw moved ``weight`` of the way to ``jaw`` (N, 17, 2)
+    (a new array)."""
+    out = np.array(points, dtype=np.float64, copy=True)
+    out[:, list(JAW)] = (1.0 - weight) * out[:, list(JAW)] + weight * np.asarray(jaw)
+    return out
+
+
+def predict_jaw(model, images, shapes, x_bias=None):
+    """Our jaw ResNet's 17 jaw points (N, 17, 2), 0-based image pixels: each half read from a
+    crop placed around that half of ``shapes``, the left half's crop mirrored (the crop the
+    mirrored photo would give: the model reads right halves), the chin (point 8, in both
+    halves) averaged; moved right by ``x_bias`` px (:mod:`mirror_bias`)."""
+    size = model.input_shape[1]
+    widths = np.array([image.shape[1] for image in images], dtype=np.float64)
+    right, right_t, _ = place_region_crops(images, squares_from_shapes(shapes, "jaw_half"), size)
+    # the left half's square in the mirrored photo, mirrored back: the photo is never copied
+    flipped = np.stack([mirror_points(s, w) for s, w in zip(shapes, widths)])
+    centres, sides = squares_from_shapes(flipped, "jaw_half")
+    centres[:, 0] = widths - 1 - centres[:, 0]
+    left, left_t, _ = place_region_crops(images, (centres, sides), size)
+    halves = predict_targets(model, np.concatenate([right, left[:, :, ::-1]]))
+    halves = halves.reshape(-1, len(JAW_HALF), 2)
+    on_left = halves[len(images):].copy()
+    on_left[..., 0] = size - 1 - on_left[..., 0]   # back into the unmirrored crop
+    jaw = np.zeros((len(images), len(JAW), 2))
+    jaw[:, list(JAW_HALF)] += from_crop(halves[: len(images)], right_t)
+    jaw[:, [MIRROR[k] for k in JAW_HALF]] += from_crop(on_left, left_t)
+    jaw[:, JAW_HALF[-1]] /= 2.0   # the chin is in both halves
+    return shift_x(jaw, x_bias)
 
 
 def predict_boxes(model, faces):

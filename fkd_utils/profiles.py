@@ -77,7 +77,8 @@ PROFILES = {
     # lower rate, for many more epochs (several sessions in the background: every epoch is a
     # resume point), with the face models' translation and scale jitter widened to the spread
     # of fkd predict's own calibrated boxes around the 300-W boxes they are trained on
-    # (benchmarks/detector_residuals.py). Same sizes as cpu: the same speed at prediction.
+    # (benchmarks/detector_residuals.py). Same sizes as cpu: the same speed at prediction. A
+    # model the shipped folder lacks (the jaw ResNet, when it was added) trains from scratch.
     "release": Profile("release", image_size=128, region_size=64, epochs=60, patience=15,
                        learning_rate=3e-4, synthetic_counts="paper", ablation_epochs=5,
                        warm_start="real", detector_augment=True,

@@ -23,18 +23,23 @@ from .weights_io import import_model, read_weights_manifest, shipped_weights_dir
 
 def merged_models(base_dir, replacements):
     """``{name: keras.Model}``: every model of ``base_dir`` with ``replacements`` (``{name:
-    .keras file}``) put in; a replacement must match the model it replaces in shape."""
+    .keras file}``) put in; a replacement must match the model it replaces in shape, and one
+    the folder lacks must be a model of the cascade (added, e.g. the jaw ResNet)."""
     import keras
+    from .pipeline import APPROACH_MODELS
     manifest = read_weights_manifest(base_dir)
-    unknown = sorted(set(replacements) - set(manifest["models"]))
+    unknown = sorted(set(replacements) - set(manifest["models"]) - set(APPROACH_MODELS["cascade"]))
     if unknown:
-        raise DataError(f"{base_dir}: has no model {unknown} to replace")
+        raise DataError(f"{base_dir}: has no model {unknown} to replace, and the cascade has "
+                        "no model of that name to add")
     models = {name: import_model(base_dir, name, manifest) for name in manifest["models"]}
     for name, path in replacements.items():
         if not Path(path).is_file():
             raise DataError(f"{path}: no such checkpoint (to replace {name})")
         new = keras.models.load_model(path, compile=False)
-        if new.input_shape != models[name].input_shape or new.output_shape != models[name].output_shape:
+        if name not in models:
+            models[name] = new
+        elif new.input_shape != models[name].input_shape or new.output_shape != models[name].output_shape:
             raise DataError(f"{path}: takes {new.input_shape} -> {new.output_shape}, but {name} "
                             f"takes {models[name].input_shape} -> {models[name].output_shape}")
         models[name] = new

@@ -106,11 +106,21 @@ def stored(weights_dir, manifest):
     """``{stage count: correction}`` stored in a weights folder, checked once against the
     manifest's sha256; empty where the folder has none (exported before the correction
     existed)."""
+    path = checked_file(weights_dir, manifest)
+    if path is None:
+        return {}
+    with np.load(path) as found:
+        return {int(key): np.asarray(found[key], np.float64) for key in found.files}
+
+
+def checked_file(weights_dir, manifest):
+    """The weights folder's correction file, checked against the manifest's sha256; None
+    where the manifest lists no correction."""
     from pathlib import Path
     from .io import DataError
     from .weights_io import sha256
     if MANIFEST_KEY not in manifest:
-        return {}
+        return None
     path = Path(weights_dir) / FILE
     want = manifest.get("files", {}).get(FILE)
     if not path.is_file():
@@ -121,8 +131,7 @@ def stored(weights_dir, manifest):
                         "it against)")
     if want != sha256(path):
         raise DataError(f"{path}: sha256 does not match manifest.json (corrupt or replaced file)")
-    with np.load(path) as found:
-        return {int(key): np.asarray(found[key], np.float64) for key in found.files}
+    return path
 
 
 def load(weights_dir, manifest, stages):

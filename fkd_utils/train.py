@@ -20,7 +20,7 @@ import tensorflow as tf
 import keras
 
 from .augment import NO_AUGMENT, AugmentConfig, augment_dataset
-from .markup import REGIONS
+from .markup import CROP_REGIONS, REGIONS
 
 REGION_MARGIN = 0.35
 
@@ -43,15 +43,15 @@ def target_fn(target):
         return lambda p: tf.reshape(p, [-1])
     if target == "boxes":
         return region_boxes_tf
-    if target.startswith("region:") and target[7:] in REGIONS:
-        idx = list(REGIONS[target[7:]])
+    if target.startswith("region:") and target[7:] in CROP_REGIONS:
+        idx = list(CROP_REGIONS[target[7:]])
         return lambda p: tf.reshape(tf.gather(p, idx), [-1])
     raise ValueError(f"unknown target {target!r}: use 'points', 'boxes' or 'region:<name>' "
-                     f"with a name from {tuple(REGIONS)}")
+                     f"with a name from {tuple(CROP_REGIONS)}")
 
 
 def target_size(target):
-    return {"points": 136, "boxes": 16}.get(target) or 2 * len(REGIONS[target[7:]])
+    return {"points": 136, "boxes": 16}.get(target) or 2 * len(CROP_REGIONS[target[7:]])
 
 
 def make_dataset(images, points, target, batch_size, augment=None, shuffle=False, seed=0,

