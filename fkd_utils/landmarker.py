@@ -340,8 +340,8 @@ def _fit_samples(data_dir, every):
 
 
 def mirror_bias_calibration(models, data_dir, manifest, every=2, chunk=64, max_nme=MAX_NME):
-    """``{model name: x bias px}`` (:mod:`mirror_bias`) of the cascade's stages and region
-    ResNets in ``models``, measured (faces within ``max_nme``) on every ``every``-th fit face
+    """``{model name: x bias px}`` (:mod:`mirror_bias`) of the cascade's stages, region
+    ResNets and jaw ResNet in ``models``, measured (faces within ``max_nme``) on every ``every``-th fit face
     (:func:`_fit_samples`) cropped from its 300-W detector box, ``chunk`` photos at a time,
     in one run of the cascade
     as it was before the correction (each stage then reads a crop placed by uncorrected

@@ -31,7 +31,8 @@ def x_bias(points, gt, indices=None, max_nme=MAX_NME):
     ``max_nme`` (NME of the whole shape). ``points``, ``gt``: (N, 68, 2), 0-based. NaN when it
     places none."""
     points, gt = np.asarray(points, np.float64), np.asarray(gt, np.float64)
-    error = nme(points, gt)   # (a shape with non-finite points scores NaN and is left out)
+    error = nme(points, gt)   # (a prediction with non-finite points scores NaN or inf and is
+    # left out; the ground truth must be finite with distinct eye corners: nme raises otherwise)
     kept = np.isfinite(error) & (error <= max_nme)
     if not kept.any():
         return float("nan")

@@ -299,12 +299,18 @@ def check_model(model, spec, path):
                         "matching profile")
 
 
+def has_shipped_model(profile, name):
+    """Whether ``weights/<profile>/`` (e.g. the committed real-face weights) has model ``name``."""
+    from .weights_io import shipped_weights_dir
+    return (shipped_weights_dir(profile) / f"{name}.json").is_file()
+
+
 def _shipped_model(profile, name):
     """A model exported to ``weights/<profile>/`` (e.g. the committed real-face weights)."""
     from .weights_io import import_model, read_weights_manifest, shipped_weights_dir
-    folder = shipped_weights_dir(profile)
-    if not (folder / f"{name}.json").is_file():
+    if not has_shipped_model(profile, name):
         return None
+    folder = shipped_weights_dir(profile)
     return import_model(folder, name, read_weights_manifest(folder))
 
 
@@ -410,10 +416,11 @@ def get_model(name, profile, data_dir, retrain=False, verbose=1, seed=0, specs=N
                              spec.dense_layers, precision=spec.precision, target_mean=mean,
                              target_std=std, name=name)
         compile_model(model, spec.loss, learning_rate, spec.optimizer)
-        # (a resumed run then restores its own later state over these; a model new to the
-        # shipped folder, like the jaw ResNet once, starts from scratch)
-        if p.warm_start and _shipped_model(p.warm_start, name) is not None:
+        # (a resumed run then restores its own later state over these)
+        if p.warm_start and has_shipped_model(p.warm_start, name):
             warm_start(model, p.warm_start, spec)
+        elif p.warm_start and verbose:   # a model new to the shipped folder, like the jaw ResNet
+            print(f"{name}: weights/{p.warm_start} has no such model; training from scratch")
         history = fit_model(model, fit, select, path, epochs, batch, spec.target, spec.augment,
                             p.patience, seed, verbose, p.steps_per_epoch,
                             reduce_lr=spec.reduce_lr, anneal_epochs=spec.anneal_epochs(epochs))

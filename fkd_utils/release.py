@@ -24,9 +24,10 @@ from .weights_io import import_model, read_weights_manifest, shipped_weights_dir
 def merged_models(base_dir, replacements):
     """``{name: keras.Model}``: every model of ``base_dir`` with ``replacements`` (``{name:
     .keras file}``) put in; a replacement must match the model it replaces in shape, and one
-    the folder lacks must be a model of the cascade (added, e.g. the jaw ResNet)."""
+    the folder lacks must be a model of the cascade, shaped as its spec says (added, e.g. the
+    jaw ResNet)."""
     import keras
-    from .pipeline import APPROACH_MODELS
+    from .pipeline import APPROACH_MODELS, check_model, model_specs
     manifest = read_weights_manifest(base_dir)
     unknown = sorted(set(replacements) - set(manifest["models"]) - set(APPROACH_MODELS["cascade"]))
     if unknown:
@@ -37,8 +38,8 @@ def merged_models(base_dir, replacements):
         if not Path(path).is_file():
             raise DataError(f"{path}: no such checkpoint (to replace {name})")
         new = keras.models.load_model(path, compile=False)
-        if name not in models:
-            models[name] = new
+        if name not in models:   # added: it must be what the cascade expects of that name
+            check_model(new, model_specs(manifest["profile"])[name], path)
         elif new.input_shape != models[name].input_shape or new.output_shape != models[name].output_shape:
             raise DataError(f"{path}: takes {new.input_shape} -> {new.output_shape}, but {name} "
                             f"takes {models[name].input_shape} -> {models[name].output_shape}")
@@ -91,7 +92,8 @@ def ship_weights(data_dir, out_dir, replacements, base_dir=None, int8_stages=2,
     manifest["replaced"] = {name: checkpoint_record(path) for name, path in replacements.items()}
     manifest["base_command"] = base.get("command", "")
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return quantize_weights(out_dir, data_dir, cascade_models(int8_stages), log=log)
+    return quantize_weights(out_dir, data_dir,
+                            [n for n in cascade_models(int8_stages) if n in models], log=log)
 
 
 def main(argv=None):

@@ -81,6 +81,12 @@ def test_cascade_adds_each_models_bias_to_its_own_points(untrained_weights):
     rest = np.setdiff1d(np.arange(68), nose)
     np.testing.assert_allclose(shift[:, rest], 0.0, atol=1e-9)
     np.testing.assert_allclose(shift[..., 1], 0.0, atol=1e-9)
+    # the jaw ResNet's moves the jaw only, by its share of the jaw's blend
+    shift = pipeline.predict_cascade(models, faces, images,
+                                     x_bias={pipeline.JAW_MODEL: 3.0})[0] - plain
+    np.testing.assert_allclose(shift[:, list(JAW), 0], pipeline.JAW_BLEND * 3.0, atol=1e-9)
+    np.testing.assert_allclose(shift[:, 17:], 0.0, atol=1e-9)
+    np.testing.assert_allclose(shift[..., 1], 0.0, atol=1e-9)
 
 
 def test_landmarker_applies_the_manifests_biases(untrained_weights, tmp_path):

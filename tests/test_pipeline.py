@@ -181,6 +181,12 @@ def test_jaw_training_faces_hold_each_half_once_as_a_right_half():
     np.testing.assert_allclose(shapes[2:, list(JAW)], _hand_mirrored_jaw(gt[:, list(JAW)], width))
 
 
+def test_has_shipped_model_names_the_committed_real_models_only():
+    assert pipeline.has_shipped_model("real", pipeline.JAW_MODEL)
+    assert pipeline.has_shipped_model("real", "cascade_stage1")
+    assert not pipeline.has_shipped_model("real", "cascade_region_chin")
+
+
 def test_jaw_spec_is_a_slim_region_resnet_of_the_cascade_without_random_mirroring():
     for profile in ("quick", "cpu", "release"):
         spec = pipeline.model_specs(profile)[pipeline.JAW_MODEL]

@@ -57,6 +57,9 @@ def test_a_cascade_model_the_folder_lacks_is_added(untrained_weights, tmp_path):
         np.testing.assert_array_equal(new, old)
     with pytest.raises(DataError, match="no model of that name to add"):
         release.merged_models(base, {"cascade_region_chin": tmp_path / "jaw.keras"})
+    weights_io.import_model(untrained_weights, "cascade_stage1").save(tmp_path / "stage.keras")
+    with pytest.raises(DataError, match="cascade_region_jaw needs"):
+        release.merged_models(base, {"cascade_region_jaw": tmp_path / "stage.keras"})
 
 
 def test_the_checkpoint_record_reads_the_training_manifest(nose_checkpoint, tmp_path):
