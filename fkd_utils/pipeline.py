@@ -551,13 +551,12 @@ def predict_jaw(model, images, shapes, x_bias=None):
     mirrored photo would give: the model reads right halves), the chin (point 8, in both
     halves) averaged; moved right by ``x_bias`` px (:mod:`mirror_bias`)."""
     size = model.input_shape[1]
-    widths = np.array([image.shape[1] for image in images], dtype=np.float64)
+    shapes = np.asarray(shapes)
     right, right_t, _ = place_region_crops(images, squares_from_shapes(shapes, "jaw_half"), size)
-    # the left half's square in the mirrored photo, mirrored back: the photo is never copied
-    flipped = np.stack([mirror_points(s, w) for s, w in zip(shapes, widths)])
-    centres, sides = squares_from_shapes(flipped, "jaw_half")
-    centres[:, 0] = widths - 1 - centres[:, 0]
-    left, left_t, _ = place_region_crops(images, (centres, sides), size)
+    # the left half's square: a square around points does not change under the mirror, so
+    # the renumbered shape gives it in this photo, which is never copied
+    left, left_t, _ = place_region_crops(
+        images, squares_from_shapes(shapes[:, list(MIRROR)], "jaw_half"), size)
     halves = predict_targets(model, np.concatenate([right, left[:, :, ::-1]]))
     halves = halves.reshape(-1, len(JAW_HALF), 2)
     on_left = halves[len(images):].copy()
