@@ -9,7 +9,8 @@ model replaced by a checkpoint (e.g. a release run's best stage 1 while the rest
         --swap cascade_stage1=models/release/300w-6419e0cf6e/cascade_stage1.best.keras
 
 Prints NME, FR@0.08 (68 points) and CPU ms a face (one photo at a time) per folder and set;
-``--stages`` and ``--runtime`` as for ``fkd predict`` (several values: every combination);
+``--stages`` and ``--runtime`` as for ``fkd predict`` (several values: every combination),
+``--flip`` scores each setting also with ``fkd predict --flip``;
 ``--csv`` writes the table (``fkd_utils.compare``; notebook 09 shows the committed one).
 """
 import argparse
@@ -47,6 +48,8 @@ def main(argv=None):
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--sets", nargs="+", default=["tenth"])
     parser.add_argument("--stages", type=int, nargs="+", default=[None])
+    parser.add_argument("--flip", action="store_true",
+                        help="also score every setting with fkd predict --flip")
     parser.add_argument("--runtime", nargs="+", default=["keras"],
                         help="model runtimes (fkd predict --runtime): keras, onnx, int8, auto")
     parser.add_argument("--swap", action="append", default=[], metavar="NAME=MODEL.keras")
@@ -68,7 +71,8 @@ def main(argv=None):
             labels.append("shipped + " + ", ".join(args.swap))
         try:  # bad --labels / --limit: compare_frame says what is wrong before any scoring
             table = compare_frame(folders, args.data_dir, args.sets, args.stages, args.runtime,
-                                  labels, args.limit, log=lambda line: print(line, flush=True))
+                                  labels, args.limit, log=lambda line: print(line, flush=True),
+                                  flips=(False, True) if args.flip else (False,))
         except ValueError as err:
             parser.error(str(err))
     if args.csv:

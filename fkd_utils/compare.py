@@ -17,7 +17,7 @@ from .metrics import failure_rate, nme
 from .pipeline import model_selection
 
 #: the columns of :func:`compare_frame`
-COLUMNS = ("weights", "set", "stages", "runtime", "n", "NME %", "FR@0.08 %", "CPU ms a face")
+COLUMNS = ("weights", "set", "stages", "flip", "runtime", "n", "NME %", "FR@0.08 %", "CPU ms a face")
 
 
 def samples_of(data_dir, which, limit=None):
@@ -49,8 +49,9 @@ def score(landmarker, data_dir, which="tenth", limit=None):
 
 
 def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=("keras",),
-                  labels=None, limit=None, log=None):
-    """Every folder x set x stages x runtime (``fkd predict --stages / --runtime``) scored with
+                  labels=None, limit=None, log=None, flips=(False,)):
+    """Every folder x set x stages x flip x runtime (``fkd predict --stages / --flip /
+    --runtime``) scored with
     :func:`score`, one row each (:data:`COLUMNS`). A runtime that resolves to one already
     measured for that folder and stage count (``auto`` where there is no int8 model) is not
     run twice. ``labels``: the folders' names in the table (default: their paths)."""
@@ -59,10 +60,11 @@ def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=(
         raise ValueError(f"{len(labels)} labels for {len(folders)} weights folders")
     settings = []  # (label, landmarker), each model set loaded once for every set
     for folder, label in zip(folders, labels):
-        for count in stages:
+        for count, flip in [(k, f) for k in stages for f in flips]:
             done = set()
             for runtime in runtimes:
-                landmarker = Landmarker(folder, "cascade", stages=count, runtime=runtime)
+                landmarker = Landmarker(folder, "cascade", stages=count, runtime=runtime,
+                                        flip=flip)
                 if landmarker.runtime not in done:
                     done.add(landmarker.runtime)
                     settings.append((label, landmarker))
@@ -70,7 +72,7 @@ def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=(
     for which in sets:
         for label, landmarker in settings:
             rows.append({"weights": label, "set": which, "stages": landmarker.stages,
-                         "runtime": landmarker.runtime, **score(landmarker, data_dir, which, limit)})
+                         "flip": landmarker.flip, "runtime": landmarker.runtime, **score(landmarker, data_dir, which, limit)})
             if log:
                 log(row_text(rows[-1]))
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -80,7 +82,8 @@ def row_text(row):
     """One row of :func:`compare_frame` as a line of text."""
     return (f"{row['set']:10s} n={row['n']} NME {row['NME %']:.3f} % FR@0.08 "
             f"{row['FR@0.08 %']:.2f} % {row['CPU ms a face']:.1f} CPU ms a face  stages "
-            f"{row['stages']}, {row['runtime']}: {row['weights']}")
+            f"{row['stages']}{' --flip' if row['flip'] else ''}, {row['runtime']}: "
+            f"{row['weights']}")
 
 
 def training_records(manifest):
@@ -96,7 +99,7 @@ def training_records(manifest):
                                        "best selection loss"])
 
 
-#: the committed comparison notebook 09 shows, made by four runs of
+#: the committed comparison notebook 09 shows, made by five runs of
 #: ``benchmarks/compare_weights.py`` on 2 CPU cores, its rows concatenated (a folder measured
 #: by two runs keeps its first run's rows): ``(weights folders, what they are, command)``
 CHANGES_FILE = "real_shipped_changes.csv"
@@ -114,9 +117,12 @@ CHANGES_RUNS = (
     ("SHAPE: git archive 670507b fkd_utils/weights/real (MIRROR with the shape correction)",
      _COMPARE.format(folders="SHAPE", stages="1 2 3",
                      labels="'mirror bias and shape correction'")),
-    ("the shipped weights: SHAPE with the jaw ResNet (make ship-weights)",
+    ("JAW: git archive 81842d3 fkd_utils/weights/real (SHAPE with the jaw ResNet)",
+     _COMPARE.format(folders="JAW", stages="1 2 3", labels="'jaw ResNet'")),
+    ("the shipped weights: JAW with both eye ResNets trained 12 epochs further on every photo "
+     "and its mirror image, and the mirrored reads' biases (make ship-weights)",
      _COMPARE.format(folders="fkd_utils/weights/real", stages="1 2 3",
-                     labels="'jaw ResNet (shipped)'")),
+                     labels="'mirrored eye training, --flip (shipped)'") + " --flip"),
 )
 SET_NAMES = {"tenth": "training tenth", "validation": "HELEN test"}
 
@@ -134,4 +140,5 @@ def reference_changes():
         print(f"  `{command}` ({folders})")
     table = pd.read_csv(path)
     table["set"] = table["set"].map(SET_NAMES).fillna(table["set"])
+    table["flip"] = table["flip"].astype(bool)
     return table.round({"NME %": 3, "FR@0.08 %": 2, "CPU ms a face": 1})

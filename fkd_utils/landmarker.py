@@ -17,10 +17,11 @@ from .face_check import is_face, json_spread, rejection_reason, spread_limit, st
 from .formats import has_int8, load_runtime_models
 from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
 from .markup import JAW, REGIONS
-from .mirror_bias import MANIFEST_KEY as MIRROR_BIAS_KEY, MAX_NME, x_bias
+from .mirror_bias import MANIFEST_KEY as MIRROR_BIAS_KEY, MAX_NME, mirrored, x_bias
 from . import shape_correction
-from .pipeline import (APPROACH_MODELS, JAW_MODEL, PREDICT_STAGES, cascade_models, predict_boxes,
-                       predict_cascade, predict_faces, refine_with_regions, region_squares)
+from .pipeline import (APPROACH_MODELS, CASCADE_REGIONS, JAW_MODEL, PREDICT_STAGES,
+                       cascade_models, predict_boxes, predict_cascade, predict_faces,
+                       refine_with_regions, region_squares)
 from .weights_io import (RESEARCH_NOTE, export_model, import_model, read_weights_manifest, sha256,
                          shipped_weights_dir)
 
@@ -39,11 +40,14 @@ class Landmarker:
     ``stages``: how many of the cascade's stages to run (None: ``pipeline.PREDICT_STAGES``, the
     fast default; 3: all, the most accurate); ``runtime``: ``keras``, ``onnx`` (ONNX Runtime
     on the CPU, float32; see :mod:`fkd_utils.formats`), ``int8`` (ONNX Runtime, the folder's
-    8-bit models; see :mod:`fkd_utils.quantize`) or ``auto`` (int8 where the folder has them).
+    8-bit models; see :mod:`fkd_utils.quantize`) or ``auto`` (int8 where the folder has them);
+    ``flip``: the cascade's region ResNets also read every region mirrored (a mirrored right
+    eye by the left eye's ResNet) and average the two reads (``fkd predict --flip``: more
+    accurate, four more region passes a face).
     """
 
     def __init__(self, weights_dir=None, approach="cascade", detector=None, min_face=None,
-                 stages=None, runtime=DEFAULT_RUNTIME, face_check=True):
+                 stages=None, runtime=DEFAULT_RUNTIME, face_check=True, flip=False):
         self.weights_dir = Path(weights_dir or shipped_weights_dir())
         self.manifest = read_weights_manifest(self.weights_dir)
         if approach not in APPROACH_ALIASES:
@@ -56,6 +60,8 @@ class Landmarker:
                       if n != JAW_MODEL or n in self.manifest["models"]]  # (older: no jaw)
         elif stages is not None:
             raise ValueError(f"stages={stages}: only the cascade approach has stages")
+        elif flip:
+            raise ValueError("flip: only the cascade approach reads its regions mirrored")
         else:
             self.stages, needed = None, APPROACH_MODELS[self.approach]
         missing = [n for n in needed if n not in self.manifest["models"]]
@@ -69,8 +75,22 @@ class Landmarker:
         corrections = (shape_correction.folder_corrections(self.weights_dir, self.manifest)
                        if self.approach == "cascade" else shape_correction.Corrections())
         self.x_bias = corrections.x_bias  # (benchmarks/mirror_bias.py empties them to compare)
+        self.flip = self._check_flip(flip)
         self.correction = corrections.for_stages(self.stages) if self.stages else None
         self.set_detector(detector, min_face)
+
+    def _check_flip(self, flip):
+        """``flip`` if this approach and weights folder can read the regions mirrored: the
+        cascade's, with the mirrored reads' biases in the manifest (folders exported before
+        ``--flip`` lack them, and their mirrored reads would sit about a pixel aside)."""
+        if not flip:
+            return False
+        lacking = [n for n in CASCADE_REGIONS.values() if mirrored(n) not in self.x_bias]
+        if lacking:
+            raise DataError(f"{self.weights_dir}: --flip needs the biases of mirrored reads, which "
+                            f"this weights folder lacks for {lacking} (exported before --flip "
+                            "existed); export it again (fkd train --overwrite) or leave out --flip")
+        return True
 
     def _spread_limit(self):
         """The face check's limit (:mod:`face_check`) for the stages that run, from the weights
@@ -99,7 +119,7 @@ class Landmarker:
             import keras
             from . import __version__
             self._settings = {
-                "approach": self.approach, "stages": self.stages,
+                "approach": self.approach, "stages": self.stages, "flip": self.flip,
                 "detector": self.detector.backend, "min_face": self.detector.min_size,
                 "weights_dir": str(self.weights_dir.resolve()),
                 "weights_manifest_sha256": sha256(self.weights_dir / "manifest.json"),
@@ -149,7 +169,7 @@ class Landmarker:
     def _predict(self, faces, images):
         if self.approach == "cascade":
             points, shapes = predict_cascade(self.models, faces, images, stages=self.stages,
-                                             x_bias=self.x_bias)
+                                             x_bias=self.x_bias, flip_regions=self.flip)
             return shape_correction.corrected(points, self.correction), stage_spread(shapes)
         first = predict_faces(self.models["end_to_end"], faces)
         no_spread = np.full(len(first), np.nan)
@@ -341,20 +361,21 @@ def _fit_samples(data_dir, every):
 
 def mirror_bias_calibration(models, data_dir, manifest, every=2, chunk=64, max_nme=MAX_NME):
     """``{model name: x bias px}`` (:mod:`mirror_bias`) of the cascade's stages, region
-    ResNets and jaw ResNet in ``models``, measured (faces within ``max_nme``) on every ``every``-th fit face
+    ResNets (and their reads of the mirrored regions' crops, keyed ``mirror_bias.mirrored(name)``)
+    and jaw ResNet in ``models``, measured (faces within ``max_nme``) on every ``every``-th fit face
     (:func:`_fit_samples`) cropped from its 300-W detector box, ``chunk`` photos at a time,
     in one run of the cascade
     as it was before the correction (each stage then reads a crop placed by uncorrected
     stages: a shift of about half a pixel, which the stages were trained to absorb). Empty
     without a cascade; a model that placed no face within the failure threshold gets no
     entry (and no correction)."""
-    from .pipeline import CASCADE_REGIONS, CASCADE_STAGES, predict_jaw
+    from .pipeline import CASCADE_STAGES, MIRRORED_REGION, mirrored_reads, predict_jaw
     stages = {n: models[n] for n in CASCADE_STAGES[:_stage_count(models)]}
     if not stages:
         return {}
     regions = {r: models.get(n) for r, n in CASCADE_REGIONS.items()}
     samples = _fit_samples(data_dir, every)
-    gts, results, refined, jaws = [], {n: [] for n in stages}, [], []
+    gts, results, refined, read_mirrored, jaws = [], {n: [] for n in stages}, [], [], []
     for gt, faces, face_images in training_face_chunks(samples, data_dir, manifest, chunk):
         result, shapes = predict_cascade(stages, faces, face_images)
         gts.append(gt)
@@ -362,8 +383,9 @@ def mirror_bias_calibration(models, data_dir, manifest, every=2, chunk=64, max_n
             results[name].append(shape)
         if all(regions.values()):
             size = next(iter(regions.values())).input_shape[1]
-            refined.append(refine_with_regions(result, face_images, region_squares(result),
-                                               regions, size)[0])
+            squares = region_squares(result)
+            refined.append(refine_with_regions(result, face_images, squares, regions, size)[0])
+            read_mirrored.append(mirrored_reads(result, face_images, squares, regions, size))
         if models.get(JAW_MODEL) is not None:
             jaws.append(result.copy())
             jaws[-1][:, list(JAW)] = predict_jaw(models[JAW_MODEL], face_images, result)
@@ -374,6 +396,10 @@ def mirror_bias_calibration(models, data_dir, manifest, every=2, chunk=64, max_n
         refined = np.concatenate(refined)
         biases.update({n: x_bias(refined, gt, REGIONS[r], max_nme)
                        for r, n in CASCADE_REGIONS.items()})
+        # the eye ResNets' mirrored reads are of the other eye: each bias goes to its reader
+        read_mirrored = np.concatenate(read_mirrored)
+        biases.update({mirrored(CASCADE_REGIONS[MIRRORED_REGION[r]]):
+                       x_bias(read_mirrored, gt, REGIONS[r], max_nme) for r in CASCADE_REGIONS})
     if jaws:
         biases[JAW_MODEL] = x_bias(np.concatenate(jaws), gt, JAW, max_nme)
     return {name: round(value, 4) for name, value in biases.items() if np.isfinite(value)}

@@ -40,6 +40,21 @@ def x_bias(points, gt, indices=None, max_nme=MAX_NME):
     return float((gt[kept][:, chosen, 0] - points[kept][:, chosen, 0]).mean())
 
 
+def mirrored(name):
+    """The key of ``name``'s bias when it reads mirrored crops (``fkd predict --flip``: a
+    region ResNet reading the mirrored region's crops, its points mirrored back): the
+    points carry the annotators' offset mirrored, so that read has a bias of its own."""
+    return f"{name}:mirrored"
+
+
+def split_reads(biases):
+    """``(plain, mirrored)``: a manifest's biases of the models' own reads and of their
+    mirrored reads, both keyed by model name."""
+    suffix = mirrored("")
+    reads = {name[:-len(suffix)]: b for name, b in biases.items() if name.endswith(suffix)}
+    return {n: b for n, b in biases.items() if not n.endswith(suffix)}, reads
+
+
 def shift_x(points, bias_px):
     """Points (..., 2) moved ``bias_px`` pixels to the right (a new array)."""
     out = np.array(points, dtype=np.float64, copy=True)

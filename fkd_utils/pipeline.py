@@ -28,7 +28,7 @@ from .crop import (box_to_square, crop_image, face_crop, from_crop, region_squar
 from .data import points_box
 from .io import DataError, pixels_to_pts
 from .markup import JAW, JAW_HALF, MIRROR, REGIONS, mirror_points
-from .mirror_bias import shift_x
+from .mirror_bias import mirrored, shift_x
 from .shape_correction import corrected
 from .models import PAPER_STAGES, REGION_STAGES, build_resnet
 from .preprocess import crop_regions, data_fingerprint, load_faces, load_originals
@@ -93,6 +93,11 @@ PREDICT_STAGES = 2
 #: stage, then checked end to end): 2 stages 4.086 % (equal weights) -> 4.045 % at 0.3 / 0.7
 #: (0.2 / 0.8 4.041, 0 / 1 4.062); 3 stages 4.049 -> 4.035 % at 0.2 / 0.4 / 0.4. The jaw gains
 #: most (2 stages: 7.34 -> 7.19 %; the inner points 3.31 -> 3.30 %).
+#: Tried again for the release weights with the region and jaw ResNets: on the tenth from the
+#: 300-W boxes (Keras, mirror biases, no shape correction) 0.4 / 0.6 scored 3.278 % against
+#: 3.288 % and 0.3 / 0.4 / 0.3 3.272 against 3.282 %, but end to end as ``fkd predict`` runs
+#: (own detector, shape correction fitted again) 3.456 against 3.453 % and 3.437 against
+#: 3.431 % (Keras): the shape correction already weighs the stages, so these stay.
 STAGE_WEIGHTS = {1: (1.0,), 2: (0.3, 0.7), 3: (0.2, 0.4, 0.4)}
 
 
@@ -115,6 +120,11 @@ class ModelSpec:
     standardize: bool = True        # spatial head: standardise targets by their mean and std
     margin: float | None = None     # refiners' crop margin (crop="points"); None: REFINE_MARGIN
     anneal: float = 0.0             # extra epochs (fraction of the profile's), rate annealed to 0
+    mirror_copies: bool = False     # region crops of every photo and of its mirror image
+    #                                 (the jaw ResNet's target always has them: both halves)
+
+    #: settings the manifest holds only when on (older models' manifests lack them)
+    WRITTEN_WHEN_ON = ("mirror_copies",)
 
     def manifest(self):
         return {"name": self.name, "target": self.target, "input_size": self.input_size,
@@ -123,7 +133,8 @@ class ModelSpec:
                 "precision": self.precision, "reduce_lr": self.reduce_lr, "crop": self.crop,
                 "dense_layers": self.dense_layers, "optimizer": self.optimizer,
                 "batch_size": self.batch_size, "standardize": self.standardize,
-                "margin": self.margin, "anneal": self.anneal}
+                "margin": self.margin, "anneal": self.anneal,
+                **({"mirror_copies": True} if self.mirror_copies else {})}
 
     def anneal_epochs(self, epochs):
         """How many annealing epochs follow ``epochs`` (the profile's) for this model."""
@@ -151,6 +162,10 @@ def model_specs(profile):
         specs[name] = replace(specs[f"region_{region}"], name=name, **own)
     specs[JAW_MODEL] = ModelSpec(JAW_MODEL, JAW_TARGET, p.region_size, JAW_STAGES,
                                  augment=JAW_AUGMENT, **ours)
+    if p.mirror_eyes and p.cascade_own_regions:  # a mirrored left eye is a right eye
+        for region in ("right_eye", "left_eye"):
+            specs[CASCADE_REGIONS[region]] = replace(specs[CASCADE_REGIONS[region]],
+                                                     mirror_copies=True)
     if p.detector_augment:
         specs = {name: replace(spec, augment=DETECTOR_AUGMENT) if spec.augment == FACE_AUGMENT
                  else spec for name, spec in specs.items()}
@@ -160,10 +175,13 @@ def model_specs(profile):
 def mirroring_in_training(name, profile):
     """How model ``name``'s training mirrored faces (what leaves a mirror bias, see
     :mod:`mirror_bias`): ``"flipped"`` at random (its spec's flip probability > 0), ``"left
-    halves"`` (the jaw ResNet: every face's left half, mirrored) or ``"not flipped"``."""
+    halves"`` (the jaw ResNet: every face's left half, mirrored), ``"mirror images"`` (every
+    photo and its mirror image: the release eye ResNets) or ``"not flipped"``."""
     spec = model_specs(profile)[name]
     if spec.target == JAW_TARGET:
         return "left halves"
+    if spec.mirror_copies:
+        return "mirror images"
     return "flipped" if spec.augment.flip > 0 else "not flipped"
 
 
@@ -215,7 +233,7 @@ def training_arrays(spec, data_dir, profile, seed=0):
     arrays = []
     for idx, copies, jitter in ((fit_idx, p.region_copies, REGION_JITTER), (sel_idx, 1, 0.0)):
         photos, points = [images[i] for i in idx], shapes[idx]
-        if spec.target == JAW_TARGET:
+        if spec.mirror_copies or spec.target == JAW_TARGET:  # (the jaw: both halves)
             photos, points = with_mirrored(photos, points)
         crops, transforms, src, _ = crop_regions(photos, points, region, spec.input_size,
                                                  jitter, seed, copies)
@@ -347,7 +365,9 @@ def _check_stored(path, spec, fingerprint):
                         + retrain_hint(spec.name))
     stored = {k: manifest.get(k) for k in spec.manifest()}
     wanted = json.loads(json.dumps(spec.manifest()))
-    changed = sorted(k for k in wanted if k in manifest and stored[k] != wanted[k])
+    # (a setting written only when on, like mirror_copies, is off where the manifest lacks it)
+    changed = sorted(k for k in wanted if (k in manifest or k in ModelSpec.WRITTEN_WHEN_ON)
+                     and stored[k] != wanted[k])
     if changed:
         raise DataError(f"{path}: trained with other settings ({', '.join(changed)}); "
                         + retrain_hint(spec.name))
@@ -480,15 +500,18 @@ def crop_faces_around(images, shapes, size, margin=REFINE_MARGIN):
     return np.stack(crops), np.stack(transforms)
 
 
-def predict_cascade(models, faces, images, flip_average=False, stages=None, x_bias=None):
+def predict_cascade(models, faces, images, flip_average=False, stages=None, x_bias=None,
+                    flip_regions=False):
     """Our coarse-to-fine regressor (notebook 08).
 
     Stage 1 reads the detector crop; each refiner (stages 2-3, margins in ``REFINER_MARGINS``)
     reads a crop placed around the mean of the stages before it; the stages' weighted mean
     (``STAGE_WEIGHTS``) is then
     blended (weight ``REGION_BLEND``) with our region ResNets placed around it (when ``models``
-    has them). ``flip_average``: every pass also on the mirrored crop;
-    ``stages``: run only the first few stages (faster, less accurate; None: all).
+    has them). ``flip_average``: every stage's pass also on the mirrored crop;
+    ``stages``: run only the first few stages (faster, less accurate; None: all);
+    ``flip_regions``: each region also read mirrored (``refine_with_regions``' ``flip``;
+    ``fkd predict --flip``).
 
     Each step was chosen on the held-out tenth of the real training images (model selection,
     never the measured splits), cpu profile, NME on 68 points. The earlier cascade (four
@@ -512,6 +535,14 @@ def predict_cascade(models, faces, images, flip_average=False, stages=None, x_bi
     at 0.25. End to end as ``fkd predict`` runs (own detector, corrections refitted): 2 stages
     int8 3.497 -> 3.459 %, 3 stages 3.460 -> 3.431 %.
 
+    ``flip_regions`` (``fkd predict --flip``), each region read also from its mirrored crop
+    with the mirrored reads' own biases: end to end on the tenth (Keras, the weights before the
+    eye ResNets learned from mirror images) 2 stages 3.453 -> 3.430 %, 3 stages 3.431 ->
+    3.406 %; every stage read mirrored as well bought nothing more (from the 300-W boxes, 3
+    stages: 3.246 -> 3.250 %). The eye ResNets trained on mirror images too
+    (``ModelSpec.mirror_copies``): 3.453 -> 3.439 % and 3.431 -> 3.419 %, with ``--flip`` 3.406
+    -> 3.392 %.
+
     Returns ``(result, stages)``: 0-based image points (N, 68, 2) and each stage's shapes.
     """
     x_bias = x_bias or {}
@@ -529,12 +560,20 @@ def predict_cascade(models, faces, images, flip_average=False, stages=None, x_bi
     if all(regions.values()):
         size = next(iter(regions.values())).input_shape[1]
         refined, _ = refine_with_regions(result, images, region_squares(result), regions, size,
-                                         {r: x_bias.get(n) for r, n in CASCADE_REGIONS.items()})
+                                         region_biases(x_bias), flip=flip_regions)
         result = (1.0 - REGION_BLEND) * result + REGION_BLEND * refined  # the jaw stays
     if models.get(JAW_MODEL) is not None:
         result = blend_jaw(result, predict_jaw(models[JAW_MODEL], images, result,
                                                x_bias.get(JAW_MODEL)))
     return result, shapes
+
+
+def region_biases(x_bias):
+    """The cascade's biases by model name -> by region, as :func:`refine_with_regions` takes
+    them (a region's mirrored read is done by the mirrored region's ResNet)."""
+    plain = {r: x_bias.get(n) for r, n in CASCADE_REGIONS.items()}
+    return plain | {mirrored(r): x_bias.get(mirrored(CASCADE_REGIONS[MIRRORED_REGION[r]]))
+                    for r in REGIONS}
 
 
 def blend_jaw(points, jaw, weight=JAW_BLEND):
@@ -557,12 +596,10 @@ def predict_jaw(model, images, shapes, x_bias=None):
     # the renumbered shape gives it in this photo, which is never copied
     left, left_t, _ = place_region_crops(
         images, squares_from_shapes(shapes[:, list(MIRROR)], "jaw_half"), size)
-    halves = predict_targets(model, np.concatenate([right, left[:, :, ::-1]]))
-    halves = halves.reshape(-1, len(JAW_HALF), 2)
-    on_left = halves[len(images):].copy()
-    on_left[..., 0] = size - 1 - on_left[..., 0]   # back into the unmirrored crop
+    on_right = predict_targets(model, right).reshape(-1, len(JAW_HALF), 2)
+    on_left = predict_mirrored(model, left, len(JAW_HALF))
     jaw = np.zeros((len(images), len(JAW), 2))
-    jaw[:, list(JAW_HALF)] += from_crop(halves[: len(images)], right_t)
+    jaw[:, list(JAW_HALF)] += from_crop(on_right, right_t)
     jaw[:, [MIRROR[k] for k in JAW_HALF]] += from_crop(on_left, left_t)
     jaw[:, JAW_HALF[-1]] /= 2.0   # the chin is in both halves
     return shift_x(jaw, x_bias)
@@ -631,19 +668,63 @@ def used_region_boxes(squares_by_region, images):
 
 
 def refine_with_regions(base, images, squares_by_region, region_models, region_size,
-                        x_bias=None):
+                        x_bias=None, flip=False):
     """Replace each region's points of ``base`` (N, 68, 2) by its region model's prediction
-    (moved right by ``x_bias[region]`` px where given: see :mod:`mirror_bias`)."""
+    (moved right by ``x_bias[region]`` px where given: see :mod:`mirror_bias`).
+
+    ``flip``: average each region's points with those read from its mirrored crop by the
+    ResNet of the mirrored region (``MIRRORED_REGION``), each read moved right by
+    ``x_bias[mirrored(region)]`` (``mirror_bias.mirrored``: a mirrored read has a bias of its
+    own)."""
+    x_bias = x_bias or {}
     shapes = np.array(base, dtype=np.float64, copy=True)
     clipped = {}
     for region in REGIONS:
         crops, transforms, clipped[region] = place_region_crops(
             images, squares_by_region[region], region_size)
-        crop_points = predict_targets(region_models[region], crops).reshape(len(crops), -1, 2)
-        merge_region(shapes, region, crop_points, transforms)
-        indices = list(REGIONS[region])
-        shapes[:, indices] = shift_x(shapes[:, indices], (x_bias or {}).get(region))
+        points = shift_x(read_region(region_models, region, crops, transforms), x_bias.get(region))
+        if flip:
+            read_back = read_region(region_models, region, crops, transforms, from_mirror=True)
+            points = (points + shift_x(read_back, x_bias.get(mirrored(region)))) / 2.0
+        shapes[:, list(REGIONS[region])] = points
     return shapes, clipped
+
+
+def mirrored_reads(base, images, squares_by_region, region_models, region_size):
+    """``base`` (N, 68, 2) with each region's points as its mirrored read alone gives them (no
+    bias moved): what the mirrored reads' biases are measured on (:mod:`mirror_bias`)."""
+    shapes = np.array(base, dtype=np.float64, copy=True)
+    for region in REGIONS:
+        crops, transforms, _ = place_region_crops(images, squares_by_region[region], region_size)
+        shapes[:, list(REGIONS[region])] = read_region(region_models, region, crops,
+                                                       transforms, from_mirror=True)
+    return shapes
+
+
+#: The region ResNet that reads a region's mirrored crop: a mirrored right eye is a left eye.
+MIRRORED_REGION = {"right_eye": "left_eye", "left_eye": "right_eye", "nose": "nose",
+                   "mouth": "mouth"}
+
+
+def read_region(region_models, region, crops, transforms, from_mirror=False):
+    """One region's points (N, n, 2) in 0-based image pixels, ``REGIONS[region]`` order, from
+    its crops: read by its own ResNet, or (``from_mirror``) by the mirrored region's ResNet from
+    the mirrored crops, then mirrored back and renumbered."""
+    if not from_mirror:
+        return from_crop(predict_targets(region_models[region], crops).reshape(len(crops), -1, 2),
+                         transforms)
+    other = MIRRORED_REGION[region]
+    points = predict_mirrored(region_models[other], crops, len(REGIONS[other]))
+    order = [REGIONS[other].index(MIRROR[k]) for k in REGIONS[region]]
+    return from_crop(points[:, order], transforms)
+
+
+def predict_mirrored(model, crops, n_points):
+    """``model``'s points (N, n_points, 2) read from the mirrored ``crops``, in the pixels of
+    the unmirrored crops (x -> size - 1 - x), still numbered as the mirrored face's."""
+    points = predict_targets(model, np.asarray(crops)[:, :, ::-1]).reshape(len(crops), n_points, 2)
+    points[..., 0] = crops.shape[2] - 1 - points[..., 0]
+    return points
 
 
 @dataclass

@@ -28,6 +28,7 @@ class Profile:
     cascade_own_regions: bool = True    # False: the cascade blends with notebook 03's regions
     warm_start: str | None = None   # start each model from these shipped weights (weights/<name>)
     detector_augment: bool = False  # face models: translation/scale matched to fkd's own boxes
+    mirror_eyes: bool = False  # the cascade's eye ResNets also learn from the mirrored other eye
     steps_per_epoch: int | None = None
     description: str = ""
     extra: dict = field(default_factory=dict)
@@ -81,7 +82,7 @@ PROFILES = {
     # model the shipped folder lacks (the jaw ResNet, when it was added) trains from scratch.
     "release": Profile("release", image_size=128, region_size=64, epochs=60, patience=15,
                        learning_rate=3e-4, synthetic_counts="paper", ablation_epochs=5,
-                       warm_start="real", detector_augment=True,
+                       warm_start="real", detector_augment=True, mirror_eyes=True,
                        description="shipped weights: the cpu models trained 60 epochs further "
                                    "on real 300-W, boxes jittered like fkd's own"),
 }

@@ -191,7 +191,7 @@ def cpu_time_estimate(profile="full", reference="cpu"):
         own = records.get(name)
         images = own["fit_images"] if own else faces and (
             faces * (target.region_copies if spec.target.startswith("region:") else 1)
-            * (2 if spec.target == JAW_TARGET else 1))   # both halves of every face
+            * (2 if spec.target == JAW_TARGET or spec.mirror_copies else 1))  # and mirrored
         if not images:
             continue
         budget = target.epochs + spec.anneal_epochs(target.epochs)

@@ -47,8 +47,13 @@ def test_the_committed_comparison_covers_every_weights_on_both_sets():
     table = compare.reference_changes()
     assert table is not None and list(table.columns) == list(compare.COLUMNS)
     assert set(table["set"]) == {"training tenth", "HELEN test"}
-    assert table["weights"].nunique() == 5 and set(table["stages"]) == {1, 2, 3}
+    assert table["weights"].nunique() == 6 and set(table["stages"]) == {1, 2, 3}
     # int8 costs at most a few hundredths of a point against the same weights in Keras
-    pairs = table.pivot_table(index=["weights", "set", "stages"], columns="runtime",
+    pairs = table.pivot_table(index=["weights", "set", "stages", "flip"], columns="runtime",
                               values="NME %").dropna()
     assert len(pairs) and (abs(pairs["int8"] - pairs["keras"]) < 0.05).all()
+    # the shipped weights are measured with and without --flip, at every setting
+    shipped = table[table["weights"] == table["weights"].iloc[-1]]
+    flips = shipped.pivot_table(index=["set", "stages", "runtime"], columns="flip",
+                                values="NME %")
+    assert len(flips) == len(shipped) // 2 and flips.notna().all().all()

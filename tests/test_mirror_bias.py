@@ -117,7 +117,9 @@ def test_calibration_measures_each_model_on_the_fit_faces(untrained_weights):
     # untrained models miss every face: measure them all (max_nme=inf) to follow the wiring
     got = landmarker.mirror_bias_calibration(models, data_dir, manifest, every=3, chunk=5,
                                              max_nme=np.inf)
-    assert sorted(got) == sorted(pipeline.APPROACH_MODELS["cascade"])
+    regions = list(pipeline.CASCADE_REGIONS.values())
+    assert sorted(got) == sorted([*pipeline.APPROACH_MODELS["cascade"]]
+                                 + [mirror_bias.mirrored(n) for n in regions])
     samples = landmarker._fit_samples(data_dir, 3)
     train = [s.id for s in split_samples(data_dir, "train")]
     tenth = {i for i, chosen in zip(train, pipeline.model_selection(np.array(train))) if chosen}
@@ -130,8 +132,46 @@ def test_calibration_measures_each_model_on_the_fit_faces(untrained_weights):
     for name, shape in zip(pipeline.CASCADE_STAGES, shapes):
         want = (gt[..., 0] - shape[..., 0]).mean()
         assert got[name] == pytest.approx(want, abs=1e-3)
+    # a mirrored read's bias goes to the ResNet that read: the left eye's reads the right eye
+    region_models = {r: models[n] for r, n in pipeline.CASCADE_REGIONS.items()}
+    reads = pipeline.mirrored_reads(result, face_images, pipeline.region_squares(result),
+                                    region_models, manifest["region_size"])
+    right_eye = list(REGIONS["right_eye"])
+    assert got[mirror_bias.mirrored("cascade_region_left_eye")] == pytest.approx(
+        (gt[:, right_eye, 0] - reads[:, right_eye, 0]).mean(), abs=1e-3)
     jaw = pipeline.predict_jaw(models[pipeline.JAW_MODEL], face_images, result)
     assert got[pipeline.JAW_MODEL] == pytest.approx((gt[:, list(JAW), 0] - jaw[..., 0]).mean(),
                                                     abs=1e-3)
     # with no face within the failure threshold, nothing is stored (and nothing corrected)
     assert landmarker.mirror_bias_calibration(models, data_dir, manifest, every=3) == {}
+
+
+def test_flip_needs_the_mirrored_reads_biases_and_moves_the_regions_only(untrained_weights,
+                                                                         tmp_path):
+    from fkd_utils.io import DataError
+    image, box = skdata.astronaut(), [[160.0, 40.0, 320.0, 230.0]]
+    folder = tmp_path / "weights"
+    shutil.copytree(untrained_weights, folder)
+    with pytest.raises(DataError, match="--flip needs the biases of mirrored reads"):
+        landmarker.Landmarker(folder, flip=True)
+    with pytest.raises(ValueError, match="only the cascade"):
+        landmarker.Landmarker(folder, approach="end-to-end", flip=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["mirror_bias_px"] = {mirror_bias.mirrored(n): 0.5
+                                  for n in pipeline.CASCADE_REGIONS.values()}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    flipped = landmarker.Landmarker(folder, stages=2, flip=True)
+    assert flipped.settings()["flip"] is True
+    plain = landmarker.Landmarker(folder, stages=2).landmarks(image, box)
+    moved = flipped.landmarks(image, box)
+    inner = np.setdiff1d(np.arange(68), list(JAW))
+    np.testing.assert_allclose(moved[:, list(JAW)], plain[:, list(JAW)], atol=1e-6)
+    assert np.abs(moved[:, inner] - plain[:, inner]).max() > 1e-3
+
+
+def test_split_reads_keys_both_kinds_by_model_name():
+    biases = {"cascade_stage1": 0.6, "cascade_region_nose": 0.5,
+              mirror_bias.mirrored("cascade_region_nose"): 1.2}
+    plain, reads = mirror_bias.split_reads(biases)
+    assert plain == {"cascade_stage1": 0.6, "cascade_region_nose": 0.5}
+    assert reads == {"cascade_region_nose": 1.2}

@@ -241,3 +241,65 @@ def test_the_cascade_blends_the_jaw_resnet_into_the_jaw_only(jaw_setup):
     np.testing.assert_allclose(blended[:, list(JAW)], want, atol=1e-6)
     np.testing.assert_allclose(pipeline.blend_jaw(plain, jaw, 1.0)[:, list(JAW)], jaw)
     np.testing.assert_array_equal(pipeline.blend_jaw(plain, jaw, 0.0), plain)
+
+
+def _region_models(models):
+    return {r: models[n] for r, n in pipeline.CASCADE_REGIONS.items()}
+
+
+def test_a_mirrored_read_is_the_plain_read_of_the_mirrored_photo(jaw_setup):
+    models, _, images, shape = jaw_setup
+    regions = _region_models(models)
+    size = regions["nose"].input_shape[1]
+    reads = pipeline.mirrored_reads(shape, images, pipeline.region_squares(shape), regions, size)
+    width = images[0].shape[1]
+    photo = np.ascontiguousarray(images[0][:, ::-1])
+    mirrored_shape = np.stack([pipeline.mirror_points(shape[0], width)])
+    plain, _ = pipeline.refine_with_regions(mirrored_shape, [photo],
+                                            pipeline.region_squares(mirrored_shape), regions, size)
+    inner = [i for i in range(68) if i not in JAW]
+    # the left eye's ResNet read the right eye's mirrored crop: the mirror's own left eye
+    np.testing.assert_allclose(reads[:, inner], pipeline.mirror_points(plain, width)[:, inner],
+                               atol=1e-3)
+    np.testing.assert_array_equal(reads[:, list(JAW)], shape[:, list(JAW)])
+
+
+def test_flip_averages_the_two_reads_each_with_its_own_bias(jaw_setup):
+    models, _, images, shape = jaw_setup
+    regions, squares = _region_models(models), pipeline.region_squares(shape)
+    size = regions["nose"].input_shape[1]
+    plain, _ = pipeline.refine_with_regions(shape, images, squares, regions, size)
+    reads = pipeline.mirrored_reads(shape, images, squares, regions, size)
+    bias = {"nose": 1.0, pipeline.mirrored("nose"): 3.0}
+    both, _ = pipeline.refine_with_regions(shape, images, squares, regions, size, bias, flip=True)
+    want = (plain + reads) / 2.0
+    nose = list(REGIONS["nose"])
+    want[:, nose, 0] += (1.0 + 3.0) / 2.0
+    np.testing.assert_allclose(both, want, atol=1e-9)
+    # the cascade hands each region the bias of the ResNet that read it mirrored
+    biases = pipeline.region_biases({pipeline.mirrored("cascade_region_left_eye"): 2.0})
+    assert biases[pipeline.mirrored("right_eye")] == 2.0
+    assert biases[pipeline.mirrored("left_eye")] is None
+
+
+def test_release_eye_resnets_learn_from_mirror_images_too():
+    for profile, wanted in (("quick", False), ("cpu", False), ("release", True)):
+        specs = pipeline.model_specs(profile)
+        for region in ("right_eye", "left_eye"):
+            assert specs[pipeline.CASCADE_REGIONS[region]].mirror_copies is wanted
+        assert not specs[pipeline.CASCADE_REGIONS["nose"]].mirror_copies
+        assert not specs["region_left_eye"].mirror_copies   # the paper's stay as they were
+    assert pipeline.mirroring_in_training("cascade_region_left_eye", "release") == "mirror images"
+
+
+def test_a_stored_model_without_mirror_copies_does_not_pass_for_one_with_them(tmp_path):
+    import json
+    spec = pipeline.model_specs("release")["cascade_region_left_eye"]
+    path = tmp_path / "cascade_region_left_eye.keras"
+    without = {k: v for k, v in json.loads(json.dumps(spec.manifest())).items()
+               if k != "mirror_copies"}
+    path.with_suffix(".json").write_text(json.dumps({**without, "data_fingerprint": "f"}))
+    with pytest.raises(DataError, match=r"other settings \(mirror_copies\)"):
+        pipeline._check_stored(path, spec, "f")
+    plain = pipeline.model_specs("cpu")["cascade_region_left_eye"]   # off: older manifests pass
+    pipeline._check_stored(path, replace(plain, input_size=spec.input_size), "f")

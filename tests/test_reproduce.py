@@ -16,6 +16,15 @@ def test_notebooks_in_order_and_only_selection():
         reproduce.notebooks(["99"])
 
 
+def test_committed_notebooks_are_valid_with_unique_cell_ids():
+    """nbformat 4.5 wants an id on every cell (papermill warns without, and will refuse)."""
+    for path in reproduce.notebooks():
+        raw = json.loads(path.read_text())   # (nbformat.read would fill missing ids in)
+        ids = [cell.get("id") for cell in raw["cells"]]
+        assert None not in ids and len(set(ids)) == len(ids), path.name
+        nbformat.validate(nbformat.from_dict(raw))
+
+
 def _tiny_notebook(path, code):
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
