@@ -53,7 +53,7 @@ def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=(
     """Every folder x set x stages x flip x runtime (``fkd predict --stages / --flip /
     --runtime``) scored with
     :func:`score`, one row each (:data:`COLUMNS`). A runtime that resolves to one already
-    measured for that folder and stage count (``auto`` where there is no int8 model) is not
+    measured for that folder, stage count and flip (``auto`` where there is no int8 model) is not
     run twice. ``labels``: the folders' names in the table (default: their paths)."""
     labels = list(labels or [str(f) for f in folders])
     if len(labels) != len(folders):
@@ -122,7 +122,7 @@ CHANGES_RUNS = (
     ("the shipped weights: JAW with both eye ResNets trained 12 epochs further on every photo "
      "and its mirror image, and the mirrored reads' biases (make ship-weights)",
      _COMPARE.format(folders="fkd_utils/weights/real", stages="1 2 3",
-                     labels="'mirrored eye training, --flip (shipped)'") + " --flip"),
+                     labels="'mirrored eye training (shipped)'") + " --flip"),
 )
 SET_NAMES = {"tenth": "training tenth", "validation": "HELEN test"}
 

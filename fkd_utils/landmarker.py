@@ -17,7 +17,8 @@ from .face_check import is_face, json_spread, rejection_reason, spread_limit, st
 from .formats import has_int8, load_runtime_models
 from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
 from .markup import JAW, REGIONS
-from .mirror_bias import MANIFEST_KEY as MIRROR_BIAS_KEY, MAX_NME, mirrored, x_bias
+from .mirror_bias import (MANIFEST_KEY as MIRROR_BIAS_KEY, MAX_NME, is_mirrored, mirrored,
+                          x_bias)
 from . import shape_correction
 from .pipeline import (APPROACH_MODELS, CASCADE_REGIONS, JAW_MODEL, PREDICT_STAGES,
                        cascade_models, predict_boxes, predict_cascade, predict_faces,
@@ -85,11 +86,14 @@ class Landmarker:
         ``--flip`` lack them, and their mirrored reads would sit about a pixel aside)."""
         if not flip:
             return False
-        lacking = [n for n in CASCADE_REGIONS.values() if mirrored(n) not in self.x_bias]
+        listed = self.manifest.get(MIRROR_BIAS_KEY) or {}   # (null entries count: measured)
+        lacking = [n for n in CASCADE_REGIONS.values() if mirrored(n) not in listed]
         if lacking:
-            raise DataError(f"{self.weights_dir}: --flip needs the biases of mirrored reads, which "
-                            f"this weights folder lacks for {lacking} (exported before --flip "
-                            "existed); export it again (fkd train --overwrite) or leave out --flip")
+            raise DataError(f"{self.weights_dir / 'manifest.json'}: --flip needs the biases of "
+                            f"mirrored reads, which it does not list for {lacking} (a folder "
+                            "exported before --flip existed); export it again (fkd train "
+                            "--overwrite; the shipped folder: make ship-weights) or leave out "
+                            "--flip")
         return True
 
     def _spread_limit(self):
@@ -361,8 +365,8 @@ def _fit_samples(data_dir, every):
 
 def mirror_bias_calibration(models, data_dir, manifest, every=2, chunk=64, max_nme=MAX_NME):
     """``{model name: x bias px}`` (:mod:`mirror_bias`) of the cascade's stages, region
-    ResNets (and their reads of the mirrored regions' crops, keyed ``mirror_bias.mirrored(name)``)
-    and jaw ResNet in ``models``, measured (faces within ``max_nme``) on every ``every``-th fit face
+    ResNets (and their reads of the mirrored regions' crops, keyed ``mirror_bias.mirrored(name)``;
+    null where none was placed within ``max_nme``) and jaw ResNet in ``models``, measured (faces within ``max_nme``) on every ``every``-th fit face
     (:func:`_fit_samples`) cropped from its 300-W detector box, ``chunk`` photos at a time,
     in one run of the cascade
     as it was before the correction (each stage then reads a crop placed by uncorrected
@@ -402,7 +406,10 @@ def mirror_bias_calibration(models, data_dir, manifest, every=2, chunk=64, max_n
                        x_bias(read_mirrored, gt, REGIONS[r], max_nme) for r in CASCADE_REGIONS})
     if jaws:
         biases[JAW_MODEL] = x_bias(np.concatenate(jaws), gt, JAW, max_nme)
-    return {name: round(value, 4) for name, value in biases.items() if np.isfinite(value)}
+    # a mirrored read that placed no face keeps a null entry (no correction), so that --flip
+    # can tell a folder that measured them from one exported before they existed
+    return {name: round(value, 4) if np.isfinite(value) else None
+            for name, value in biases.items() if np.isfinite(value) or is_mirrored(name)}
 
 
 def _stage_count(models):

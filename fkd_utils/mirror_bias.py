@@ -4,21 +4,23 @@ A horizontal flip sends a crop's pixel centre x to ``size - 1 - x`` (:mod:`augme
 mirrored face's points land where the annotators would have put them only if 300-W's points
 sat exactly on pixel centres. They do not quite: on the training faces every model we trained
 with flips puts its points about 0.6 px to the left of the annotators' (x only: nothing flips
-y, and y shows no such bias), at every face size, while the eye ResNets, trained without
-flips, show none. The model learns the average of the two conventions, the annotators' and
+y, and y shows no such bias), at every face size, while eye ResNets trained without flips
+show none (the release eye ResNets learn from mirror images too, and have one). The model learns the average of the two conventions, the annotators' and
 the mirror's, and so misses the annotators' by their offset.
 
 The cure would be to flip about the annotators' axis when training; for trained models we
 measure each one's mean x error on its own training faces (never the selection tenth) when
 the weights are exported, store it in the weights manifest (``"mirror_bias_px"``) and add it
-back to that model's points. The measurement and what it bought are in notebook 09 and
-``benchmarks/mirror_bias.py``.
+back to that model's points. A region ResNet reading the mirrored region's crop
+(``fkd predict --flip``) has a bias of its own, stored under :func:`mirrored` of its name. The
+measurement and what it bought are in notebook 09 and ``benchmarks/mirror_bias.py``.
 """
 import numpy as np
 
 from .metrics import nme
 
-#: the weights manifest's key: ``{model name: x bias in image pixels}``
+#: the weights manifest's key: ``{model name: x bias in image pixels}``, and
+#: ``{mirrored(name): x bias or null}`` for the region ResNets' mirrored reads
 MANIFEST_KEY = "mirror_bias_px"
 #: faces a model misses by more than this (NME, the failure threshold) are left out of its
 #: bias: a misplaced face is not a convention
@@ -47,12 +49,16 @@ def mirrored(name):
     return f"{name}:mirrored"
 
 
+def is_mirrored(key):
+    """Whether a bias key is a mirrored read's (:func:`mirrored`)."""
+    return key.endswith(mirrored(""))
+
+
 def split_reads(biases):
     """``(plain, mirrored)``: a manifest's biases of the models' own reads and of their
     mirrored reads, both keyed by model name."""
-    suffix = mirrored("")
-    reads = {name[:-len(suffix)]: b for name, b in biases.items() if name.endswith(suffix)}
-    return {n: b for n, b in biases.items() if not n.endswith(suffix)}, reads
+    reads = {name[:-len(mirrored(""))]: b for name, b in biases.items() if is_mirrored(name)}
+    return {n: b for n, b in biases.items() if not is_mirrored(n)}, reads
 
 
 def shift_x(points, bias_px):
@@ -63,8 +69,10 @@ def shift_x(points, bias_px):
 
 
 def biases_from_manifest(manifest):
-    """``{model name: bias px}`` stored in a weights manifest (empty for folders exported
-    before the correction existed: their points are used as the models give them)."""
+    """``{model name: bias px}`` stored in a weights manifest, the mirrored reads' under
+    :func:`mirrored` names (empty for folders exported before the correction existed: their
+    points are used as the models give them; a null entry, a read no training face measured,
+    is left out: no correction)."""
     stored = (manifest or {}).get(MANIFEST_KEY) or {}
     return {name: float(value) for name, value in stored.items()
             if isinstance(value, (int, float)) and np.isfinite(value)}

@@ -136,6 +136,12 @@ class ModelSpec:
                 "margin": self.margin, "anneal": self.anneal,
                 **({"mirror_copies": True} if self.mirror_copies else {})}
 
+    @property
+    def learns_from_mirror_images(self):
+        """Whether its training crops include every photo's mirror image (``mirror_copies``,
+        and always the jaw ResNet's: both halves of every jaw)."""
+        return self.mirror_copies or self.target == JAW_TARGET
+
     def anneal_epochs(self, epochs):
         """How many annealing epochs follow ``epochs`` (the profile's) for this model."""
         return int(round(self.anneal * epochs))
@@ -233,7 +239,7 @@ def training_arrays(spec, data_dir, profile, seed=0):
     arrays = []
     for idx, copies, jitter in ((fit_idx, p.region_copies, REGION_JITTER), (sel_idx, 1, 0.0)):
         photos, points = [images[i] for i in idx], shapes[idx]
-        if spec.mirror_copies or spec.target == JAW_TARGET:  # (the jaw: both halves)
+        if spec.learns_from_mirror_images:
             photos, points = with_mirrored(photos, points)
         crops, transforms, src, _ = crop_regions(photos, points, region, spec.input_size,
                                                  jitter, seed, copies)
@@ -243,8 +249,9 @@ def training_arrays(spec, data_dir, profile, seed=0):
 
 def with_mirrored(photos, shapes):
     """The photos followed by their mirror images, and their 68-point shapes (N, 68, 2)
-    followed by the mirrored shapes: the jaw ResNet's training faces, each half of each jaw
-    once as a right half."""
+    followed by the mirrored shapes: the jaw ResNet's training faces (each half of each jaw
+    once as a right half) and those of eye ResNets with ``mirror_copies`` (each eye once as
+    a right eye, once as a left one)."""
     mirrored = [np.ascontiguousarray(photo[:, ::-1]) for photo in photos]
     flipped = [mirror_points(shape, photo.shape[1]) for photo, shape in zip(photos, shapes)]
     return list(photos) + mirrored, np.concatenate([shapes, np.reshape(flipped, (-1, 68, 2))])
@@ -365,9 +372,11 @@ def _check_stored(path, spec, fingerprint):
                         + retrain_hint(spec.name))
     stored = {k: manifest.get(k) for k in spec.manifest()}
     wanted = json.loads(json.dumps(spec.manifest()))
-    # (a setting written only when on, like mirror_copies, is off where the manifest lacks it)
-    changed = sorted(k for k in wanted if (k in manifest or k in ModelSpec.WRITTEN_WHEN_ON)
-                     and stored[k] != wanted[k])
+    changed = [k for k in wanted if k in manifest and k not in ModelSpec.WRITTEN_WHEN_ON
+               and stored[k] != wanted[k]]
+    # a setting written only when on (mirror_copies) is off where a manifest lacks it
+    changed = sorted(changed + [k for k in ModelSpec.WRITTEN_WHEN_ON
+                                if manifest.get(k, False) != wanted.get(k, False)])
     if changed:
         raise DataError(f"{path}: trained with other settings ({', '.join(changed)}); "
                         + retrain_hint(spec.name))
@@ -722,7 +731,8 @@ def read_region(region_models, region, crops, transforms, from_mirror=False):
 def predict_mirrored(model, crops, n_points):
     """``model``'s points (N, n_points, 2) read from the mirrored ``crops``, in the pixels of
     the unmirrored crops (x -> size - 1 - x), still numbered as the mirrored face's."""
-    points = predict_targets(model, np.asarray(crops)[:, :, ::-1]).reshape(len(crops), n_points, 2)
+    crops = np.asarray(crops)
+    points = predict_targets(model, crops[:, :, ::-1]).reshape(len(crops), n_points, 2)
     points[..., 0] = crops.shape[2] - 1 - points[..., 0]
     return points
 

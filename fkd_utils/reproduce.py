@@ -170,7 +170,7 @@ def cpu_time_estimate(profile="full", reference="cpu"):
     its namesake ran (early stopping), the whole budget when none did. Notebooks 06 and 09's
     ablations come on top.
     """
-    from .pipeline import JAW_TARGET, model_specs
+    from .pipeline import model_specs
     target, ref = get_profile(profile), get_profile(reference)
     records = {}
     for path in paths.model_manifests(ref.name):
@@ -191,7 +191,7 @@ def cpu_time_estimate(profile="full", reference="cpu"):
         own = records.get(name)
         images = own["fit_images"] if own else faces and (
             faces * (target.region_copies if spec.target.startswith("region:") else 1)
-            * (2 if spec.target == JAW_TARGET or spec.mirror_copies else 1))  # and mirrored
+            * (2 if spec.learns_from_mirror_images else 1))
         if not images:
             continue
         budget = target.epochs + spec.anneal_epochs(target.epochs)

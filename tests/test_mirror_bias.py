@@ -142,8 +142,11 @@ def test_calibration_measures_each_model_on_the_fit_faces(untrained_weights):
     jaw = pipeline.predict_jaw(models[pipeline.JAW_MODEL], face_images, result)
     assert got[pipeline.JAW_MODEL] == pytest.approx((gt[:, list(JAW), 0] - jaw[..., 0]).mean(),
                                                     abs=1e-3)
-    # with no face within the failure threshold, nothing is stored (and nothing corrected)
-    assert landmarker.mirror_bias_calibration(models, data_dir, manifest, every=3) == {}
+    # with no face within the failure threshold, nothing is corrected: the mirrored reads keep
+    # a null entry (measured, no correction), so that --flip still runs on such a folder
+    nothing = landmarker.mirror_bias_calibration(models, data_dir, manifest, every=3)
+    assert nothing == {mirror_bias.mirrored(n): None for n in regions}
+    assert mirror_bias.biases_from_manifest({"mirror_bias_px": nothing}) == {}
 
 
 def test_flip_needs_the_mirrored_reads_biases_and_moves_the_regions_only(untrained_weights,
@@ -157,16 +160,27 @@ def test_flip_needs_the_mirrored_reads_biases_and_moves_the_regions_only(untrain
     with pytest.raises(ValueError, match="only the cascade"):
         landmarker.Landmarker(folder, approach="end-to-end", flip=True)
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["mirror_bias_px"] = {mirror_bias.mirrored(n): 0.5
-                                  for n in pipeline.CASCADE_REGIONS.values()}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    flipped = landmarker.Landmarker(folder, stages=2, flip=True)
-    assert flipped.settings()["flip"] is True
+    readers = list(pipeline.CASCADE_REGIONS.values())
+
+    def flipped_with(biases):
+        manifest["mirror_bias_px"] = biases
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        return landmarker.Landmarker(folder, stages=2, flip=True)
+
+    with pytest.raises(DataError, match="does not list for .'cascade_region_mouth'"):
+        flipped_with({mirror_bias.mirrored(n): 0.5 for n in readers[:-1]})
+    unmeasured = flipped_with({mirror_bias.mirrored(n): None for n in readers})  # null: no shift
+    assert unmeasured.settings()["flip"] is True
     plain = landmarker.Landmarker(folder, stages=2).landmarks(image, box)
-    moved = flipped.landmarks(image, box)
+    flip = unmeasured.landmarks(image, box)
     inner = np.setdiff1d(np.arange(68), list(JAW))
-    np.testing.assert_allclose(moved[:, list(JAW)], plain[:, list(JAW)], atol=1e-6)
-    assert np.abs(moved[:, inner] - plain[:, inner]).max() > 1e-3
+    np.testing.assert_allclose(flip[:, list(JAW)], plain[:, list(JAW)], atol=1e-6)
+    assert np.abs(flip[:, inner] - plain[:, inner]).max() > 1e-3
+    # a mirrored read's bias moves its region's x by half of it (one read of two) in the blend
+    moved = flipped_with({mirror_bias.mirrored(n): 1.0 for n in readers}).landmarks(image, box)
+    np.testing.assert_allclose(moved[:, inner, 0] - flip[:, inner, 0],
+                               pipeline.REGION_BLEND * 0.5, atol=1e-4)
+    np.testing.assert_allclose(moved[:, inner, 1], flip[:, inner, 1], atol=1e-4)
 
 
 def test_split_reads_keys_both_kinds_by_model_name():

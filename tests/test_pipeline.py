@@ -301,5 +301,14 @@ def test_a_stored_model_without_mirror_copies_does_not_pass_for_one_with_them(tm
     path.with_suffix(".json").write_text(json.dumps({**without, "data_fingerprint": "f"}))
     with pytest.raises(DataError, match=r"other settings \(mirror_copies\)"):
         pipeline._check_stored(path, spec, "f")
-    plain = pipeline.model_specs("cpu")["cascade_region_left_eye"]   # off: older manifests pass
-    pipeline._check_stored(path, replace(plain, input_size=spec.input_size), "f")
+    plain = replace(pipeline.model_specs("cpu")["cascade_region_left_eye"],
+                    input_size=spec.input_size)
+    pipeline._check_stored(path, plain, "f")   # off: older manifests pass
+    # and a model trained with them does not pass for a spec without
+    path.with_suffix(".json").write_text(json.dumps({**without, "mirror_copies": True,
+                                                     "data_fingerprint": "f"}))
+    pipeline._check_stored(path, spec, "f")
+    with pytest.raises(DataError, match=r"other settings \(mirror_copies\)"):
+        pipeline._check_stored(path, plain, "f")
+    assert pipeline.model_specs("release")[pipeline.JAW_MODEL].learns_from_mirror_images
+    assert spec.learns_from_mirror_images and not plain.learns_from_mirror_images
