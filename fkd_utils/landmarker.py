@@ -62,7 +62,8 @@ class Landmarker:
         elif stages is not None:
             raise ValueError(f"stages={stages}: only the cascade approach has stages")
         elif flip:
-            raise ValueError("flip: only the cascade approach reads its regions mirrored")
+            raise ValueError("flip (--flip): only the cascade approach reads its regions "
+                             f"mirrored, not {approach!r}; leave it out or use the cascade")
         else:
             self.stages, needed = None, APPROACH_MODELS[self.approach]
         missing = [n for n in needed if n not in self.manifest["models"]]
