@@ -688,9 +688,8 @@ def refine_with_regions(base, images, squares_by_region, region_models, region_s
     x_bias = x_bias or {}
     shapes = np.array(base, dtype=np.float64, copy=True)
     clipped = {}
-    for region in REGIONS:
-        crops, transforms, clipped[region] = place_region_crops(
-            images, squares_by_region[region], region_size)
+    for region, crops, transforms, moved in region_crops(images, squares_by_region, region_size):
+        clipped[region] = moved
         points = shift_x(read_region(region_models, region, crops, transforms), x_bias.get(region))
         if flip:
             read_back = read_region(region_models, region, crops, transforms, from_mirror=True)
@@ -703,11 +702,17 @@ def mirrored_reads(base, images, squares_by_region, region_models, region_size):
     """``base`` (N, 68, 2) with each region's points as its mirrored read alone gives them (no
     bias moved): what the mirrored reads' biases are measured on (:mod:`mirror_bias`)."""
     shapes = np.array(base, dtype=np.float64, copy=True)
-    for region in REGIONS:
-        crops, transforms, _ = place_region_crops(images, squares_by_region[region], region_size)
+    for region, crops, transforms, _ in region_crops(images, squares_by_region, region_size):
         shapes[:, list(REGIONS[region])] = read_region(region_models, region, crops,
                                                        transforms, from_mirror=True)
     return shapes
+
+
+def region_crops(images, squares_by_region, region_size):
+    """``(region, crops, transforms, clipped count)`` of every region in ``REGIONS`` order
+    (:func:`place_region_crops`)."""
+    for region in REGIONS:
+        yield (region, *place_region_crops(images, squares_by_region[region], region_size))
 
 
 #: The region ResNet that reads a region's mirrored crop: a mirrored right eye is a left eye.
