@@ -50,6 +50,8 @@ def main(argv=None):
     parser.add_argument("--stages", type=int, nargs="+", default=[None])
     parser.add_argument("--flip", action="store_true",
                         help="also score every setting with fkd predict --flip")
+    parser.add_argument("--reframe", type=int, nargs="+", default=[None],
+                        help="fkd predict --reframe values to score (default: the folder's)")
     parser.add_argument("--runtime", nargs="+", default=["keras"],
                         help="model runtimes (fkd predict --runtime): keras, onnx, int8, auto")
     parser.add_argument("--swap", action="append", default=[], metavar="NAME=MODEL.keras")
@@ -72,7 +74,8 @@ def main(argv=None):
         try:  # bad --labels / --limit: compare_frame says what is wrong before any scoring
             table = compare_frame(folders, args.data_dir, args.sets, args.stages, args.runtime,
                                   labels, args.limit, log=lambda line: print(line, flush=True),
-                                  flips=(False, True) if args.flip else (False,))
+                                  flips=(False, True) if args.flip else (False,),
+                                  reframes=args.reframe)
         except ValueError as err:
             parser.error(str(err))
     if args.csv:

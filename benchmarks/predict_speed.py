@@ -2,7 +2,8 @@
 
     python benchmarks/predict_speed.py [IMAGES_DIR] [--weights DIR] [--approach cascade]
                                        [--detector hog haar] [--limit 200] [--batch 1 32]
-                                       [--stages 1 2 3] [--flip] [--min-face 0.2 0.12]
+                                       [--stages 1 2 3] [--flip] [--reframe 0 1 2]
+                                       [--min-face 0.2 0.12]
                                        [--runtime keras onnx] [--repeats 3]
 
 Defaults: the shipped real-face weights and ``../shared/data/300w/helen/testset``. Prints the
@@ -72,6 +73,9 @@ def main(argv=None):
                         help="cascade: how many stages to run (fkd predict --stages; default: its default)")
     parser.add_argument("--flip", action="store_true",
                         help="cascade: also time every stage count with fkd predict --flip")
+    parser.add_argument("--reframe", nargs="+", type=int, default=[None],
+                        help="cascade: fkd predict --reframe values to time (default: the "
+                             "folder's)")
     parser.add_argument("--min-face", nargs="+", type=float, default=[None],
                         help="the detector's smallest face, fraction of the photo's side "
                              "(fkd predict --min-face; default: the detector's)")
@@ -84,18 +88,22 @@ def main(argv=None):
     print(f"CPU: {cpu_description()}")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     flips = (False, True) if args.flip else (False,)
-    for approach, stages, flip in [(a, k, f) for a in args.approach
-                                   for k in (args.stages if a == "cascade" else [None])
-                                   for f in (flips if a == "cascade" else (False,))]:
+    for approach, stages, flip, reframe in [
+            (a, k, f, n) for a in args.approach
+            for k in (args.stages if a == "cascade" else [None])
+            for f in (flips if a == "cascade" else (False,))
+            for n in (args.reframe if a == "cascade" else [None])]:
         try:
             landmarkers = {r: Landmarker(args.weights, approach, stages=stages, runtime=r,
-                                         flip=flip) for r in args.runtime}
+                                         flip=flip, reframe=reframe) for r in args.runtime}
         except Exception as err:  # a weights folder without this approach's models
             print(f"{approach}: skipped ({err})")
             continue
         if stages:
             approach = f"{approach} ({stages} stage{'s' if stages > 1 else ''})"
         approach += " --flip" if flip else ""
+        if approach.startswith("cascade"):
+            approach += f" --reframe {next(iter(landmarkers.values())).reframe}"
         for backend, min_face in [(b, m) for b in args.detector for m in args.min_face]:
             detector = backend + (f" (min face {min_face})" if min_face else "")
             for batch in args.batch:

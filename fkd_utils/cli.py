@@ -6,7 +6,7 @@
     fkd train [--profile P] [--data-dir DIR] [--approach A ...] [--out DIR] [--retrain [MODEL ...]] [--devices N]
     fkd reproduce [--profile quick|cpu|full|real] [--data-dir DIR] [--only 03,04] [--force] [--retrain] [--yes]
     fkd info [--json]
-    fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--stages K] [--flip] [--runtime auto|keras|onnx|int8] [--out DIR] [--json]
+    fkd predict IMAGE_OR_DIR ... [--approach cascade|end-to-end|region|box] [--stages K] [--flip] [--reframe N] [--runtime auto|keras|onnx|int8] [--out DIR] [--json]
     fkd export --format keras|onnx|tflite|savedmodel --out DIR [--weights DIR]
     fkd quantize --weights DIR --data-dir DIR [--images N] [--overwrite]
 
@@ -144,7 +144,8 @@ def cmd_reproduce(args):
 def cmd_predict(args):
     from .landmarker import Landmarker, predict_files
     landmarker = Landmarker(args.weights, args.approach, args.detector, args.min_face, args.stages,
-                            args.runtime, face_check=not args.no_face_check, flip=args.flip)
+                            args.runtime, face_check=not args.no_face_check, flip=args.flip,
+                            reframe=args.reframe)
     summary = predict_files(args.inputs, landmarker, args.out, overlays=not args.no_overlay,
                             log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite)
     if args.json:
@@ -293,6 +294,17 @@ def _min_face(text):
                                          f"got {text!r}") from None
 
 
+def _whole_number(text):
+    """argparse type of ``--reframe``: a whole number from 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a whole number from 0, got {text!r}")
+    return value
+
+
 def _version():
     from . import __version__
     return __version__
@@ -365,6 +377,11 @@ def build_parser():
                     help="the cascade's region ResNets also read every region mirrored and "
                          "average the two reads: more accurate (with --stages 3, the most "
                          "accurate setting), four more region passes a face")
+    pr.add_argument("--reframe", type=_whole_number, default=None, metavar="N",
+                    help="how many times the cascade's stage 1 reads each detected face again "
+                         "from a box placed around its own points before the cascade runs: "
+                         "default 1 (0: the detector's box as it is; 2 with --stages 3 --flip "
+                         "is the most accurate setting); one stage-1 pass a face each")
     pr.add_argument("--runtime", choices=RUNTIME_CHOICES, default=None,
                     help="run the models with Keras, ONNX Runtime in float32 (converted once "
                          "and cached) or ONNX Runtime in int8 (the weights folder's 8-bit "

@@ -17,7 +17,7 @@ from .metrics import failure_rate, nme
 from .pipeline import model_selection
 
 #: the columns of :func:`compare_frame`
-COLUMNS = ("weights", "set", "stages", "flip", "runtime", "n", "NME %", "FR@0.08 %", "CPU ms a face")
+COLUMNS = ("weights", "set", "stages", "flip", "reframe", "runtime", "n", "NME %", "FR@0.08 %", "CPU ms a face")
 
 
 def samples_of(data_dir, which, limit=None):
@@ -49,9 +49,9 @@ def score(landmarker, data_dir, which="tenth", limit=None):
 
 
 def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=("keras",),
-                  labels=None, limit=None, log=None, flips=(False,)):
-    """Every folder x set x stages x flip x runtime (``fkd predict --stages / --flip /
-    --runtime``) scored with
+                  labels=None, limit=None, log=None, flips=(False,), reframes=(None,)):
+    """Every folder x set x stages x flip x reframe x runtime (``fkd predict --stages / --flip
+    / --reframe / --runtime``; reframe None: the folder's default) scored with
     :func:`score`, one row each (:data:`COLUMNS`). A runtime that resolves to one already
     measured for that folder, stage count and flip (``auto`` where there is no int8 model) is not
     run twice. ``labels``: the folders' names in the table (default: their paths)."""
@@ -60,11 +60,11 @@ def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=(
         raise ValueError(f"{len(labels)} labels for {len(folders)} weights folders")
     settings = []  # (label, landmarker), each model set loaded once for every set
     for folder, label in zip(folders, labels):
-        for count, flip in [(k, f) for k in stages for f in flips]:
+        for count, flip, reframe in [(k, f, r) for k in stages for f in flips for r in reframes]:
             done = set()
             for runtime in runtimes:
                 landmarker = Landmarker(folder, "cascade", stages=count, runtime=runtime,
-                                        flip=flip)
+                                        flip=flip, reframe=reframe)
                 if landmarker.runtime not in done:
                     done.add(landmarker.runtime)
                     settings.append((label, landmarker))
@@ -72,7 +72,8 @@ def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=(
     for which in sets:
         for label, landmarker in settings:
             rows.append({"weights": label, "set": which, "stages": landmarker.stages,
-                         "flip": landmarker.flip, "runtime": landmarker.runtime, **score(landmarker, data_dir, which, limit)})
+                         "flip": landmarker.flip, "reframe": landmarker.reframe,
+                         "runtime": landmarker.runtime, **score(landmarker, data_dir, which, limit)})
             if log:
                 log(row_text(rows[-1]))
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -82,7 +83,8 @@ def row_text(row):
     """One row of :func:`compare_frame` as a line of text."""
     return (f"{row['set']:10s} n={row['n']} NME {row['NME %']:.3f} % FR@0.08 "
             f"{row['FR@0.08 %']:.2f} % {row['CPU ms a face']:.1f} CPU ms a face  stages "
-            f"{row['stages']}{' --flip' if row['flip'] else ''}, {row['runtime']}: "
+            f"{row['stages']}{' --flip' if row['flip'] else ''} --reframe {row['reframe']}, "
+            f"{row['runtime']}: "
             f"{row['weights']}")
 
 
@@ -99,7 +101,7 @@ def training_records(manifest):
                                        "best selection loss"])
 
 
-#: the committed comparison notebook 09 shows, made by five runs of
+#: the committed comparison notebook 09 shows, made by six runs of
 #: ``benchmarks/compare_weights.py`` on 2 CPU cores, its rows concatenated (a folder measured
 #: by two runs keeps its first run's rows): ``(weights folders, what they are, command)``
 CHANGES_FILE = "real_shipped_changes.csv"
@@ -119,10 +121,14 @@ CHANGES_RUNS = (
                      labels="'mirror bias and shape correction'")),
     ("JAW: git archive 81842d3 fkd_utils/weights/real (SHAPE with the jaw ResNet)",
      _COMPARE.format(folders="JAW", stages="1 2 3", labels="'jaw ResNet'")),
-    ("the shipped weights: JAW with both eye ResNets trained 12 epochs further on every photo "
-     "and its mirror image, and the mirrored reads' biases (make ship-weights)",
-     _COMPARE.format(folders="fkd_utils/weights/real", stages="1 2 3",
-                     labels="'mirrored eye training (shipped)'") + " --flip"),
+    ("EYES: git archive ac72514 fkd_utils/weights/real (JAW with both eye ResNets trained 12 "
+     "epochs further on every photo and its mirror image, and the mirrored reads' biases)",
+     _COMPARE.format(folders="EYES", stages="1 2 3", labels="'mirrored eye training'")
+     + " --flip"),
+    ("the shipped weights: EYES with the box calibration for re-framing (make ship-weights, "
+     "int8 calibrated again); re-framed once and twice",
+     _COMPARE.format(folders="fkd_utils/weights/real", stages="2 3",
+                     labels="'re-framed from stage 1 (shipped)'") + " --flip --reframe 1 2"),
 )
 SET_NAMES = {"tenth": "training tenth", "validation": "HELEN test"}
 

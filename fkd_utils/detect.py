@@ -218,23 +218,29 @@ def calibrate(images, reference_boxes, detector=None, min_iou=0.3):
     Each image contributes its detection that overlaps its reference box best (IoU >= min_iou).
     """
     detector = detector or FaceDetector()
-    shifts, scales = [], []
+    found, references = [], []
     for image, ref in zip(images, np.asarray(reference_boxes, np.float64)):
-        found = detector.raw(image)
-        if not len(found):
+        boxes = detector.raw(image)
+        if not len(boxes):
             continue
-        ious = [box_iou(f, ref) for f in found]
-        best = found[int(np.argmax(ious))]
-        if max(ious) < min_iou:
-            continue
-        size = best[2:] - best[:2]
-        shifts.append(((ref[:2] + ref[2:]) / 2 - (best[:2] + best[2:]) / 2) / size)
-        scales.append(np.mean((ref[2:] - ref[:2]) / size))
-    if not shifts:
+        ious = [box_iou(f, ref) for f in boxes]
+        if max(ious) >= min_iou:
+            found.append(boxes[int(np.argmax(ious))])
+            references.append(ref)
+    if not found:
         raise ValueError("no detection matched a reference box: cannot calibrate")
+    return fit_calibration(found, references, detector.min_size)
+
+
+def fit_calibration(found, references, min_face=None):
+    """The :class:`Calibration` (median centre shift, in fractions of the found box's sides,
+    and median scale) that maps ``found`` boxes (N, 4) onto their ``references`` (N, 4)."""
+    found, references = np.asarray(found, np.float64), np.asarray(references, np.float64)
+    size = found[:, 2:] - found[:, :2]
+    shifts = ((references[:, :2] + references[:, 2:]) / 2 - (found[:, :2] + found[:, 2:]) / 2) / size
+    scales = np.mean((references[:, 2:] - references[:, :2]) / size, axis=1)
     dx, dy = np.median(shifts, axis=0)
-    return Calibration(float(dx), float(dy), float(np.median(scales)), len(shifts),
-                       detector.min_size)
+    return Calibration(float(dx), float(dy), float(np.median(scales)), len(found), min_face)
 
 
 def nearest_calibration(stored, min_face):

@@ -12,13 +12,13 @@ import numpy as np
 
 from . import paths
 from .crop import face_crop
-from .detect import MIN_FACE, FaceDetector, check_min_face, nearest_calibration
+from .detect import MIN_FACE, Calibration, FaceDetector, check_min_face, nearest_calibration
 from .face_check import is_face, json_spread, rejection_reason, spread_limit, stage_spread
 from .formats import has_int8, load_runtime_models
 from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
 from .markup import JAW, REGIONS
 from .mirror_bias import (MANIFEST_KEY as MIRROR_BIAS_KEY, MAX_NME, is_mirrored, mirrored,
-                          x_bias)
+                          shift_x, x_bias)
 from . import shape_correction
 from .pipeline import (APPROACH_MODELS, CASCADE_REGIONS, JAW_MODEL, PREDICT_STAGES,
                        cascade_models, predict_boxes, predict_cascade, predict_faces,
@@ -32,6 +32,19 @@ DEFAULT_RUNTIME = "auto"
 #: approach names accepted on the command line -> pipeline approach
 APPROACH_ALIASES = {"end-to-end": "end_to_end", "end_to_end": "end_to_end", "region": "region",
                     "box": "box", "cascade": "cascade"}
+#: how many times the cascade's stage 1 reads a detected face again from a box placed around
+#: its own points before the cascade runs (``fkd predict --reframe``; 0: the detector's box).
+#: The detector's boxes lie around faces less consistently than the 300-W boxes the models
+#: learned from; a box placed from stage 1's points, as the 300-W boxes lie around the true
+#: points, starts the cascade better. On the training tenth, own detector, shipped weights
+#: (``compare.CHANGES_RUNS``' last two runs): 2 stages (int8) 3.447 -> 3.403 % with one pass,
+#: 3.392 % with two; 3 stages with --flip 3.392 -> 3.363 / 3.347 %. From the 300-W boxes
+#: themselves it costs a little (``benchmarks/reframe_boxes.py``), so boxes a caller gives
+#: are read as they are. One pass is one more stage-1 pass a face (int8, batched: 2.6 CPU ms,
+#: 55.1 -> 50.8 faces/s), so the default makes one.
+DEFAULT_REFRAME = 1
+#: the manifest's key for the box a face's points give (see :func:`reframe_calibration`)
+REFRAME_KEY = "reframe_calibration"
 
 
 class Landmarker:
@@ -44,11 +57,14 @@ class Landmarker:
     8-bit models; see :mod:`fkd_utils.quantize`) or ``auto`` (int8 where the folder has them);
     ``flip``: the cascade's region ResNets also read every region mirrored (a mirrored right
     eye by the left eye's ResNet) and average the two reads (``fkd predict --flip``: more
-    accurate, four more region passes a face).
+    accurate, four more region passes a face); ``reframe``: how many times stage 1 reads each
+    detected face again from a box placed around its own points (``fkd predict --reframe``;
+    None: :data:`DEFAULT_REFRAME` where the folder is calibrated for it, else 0).
     """
 
     def __init__(self, weights_dir=None, approach="cascade", detector=None, min_face=None,
-                 stages=None, runtime=DEFAULT_RUNTIME, face_check=True, flip=False):
+                 stages=None, runtime=DEFAULT_RUNTIME, face_check=True, flip=False,
+                 reframe=None):
         self.weights_dir = Path(weights_dir or shipped_weights_dir())
         self.manifest = read_weights_manifest(self.weights_dir)
         if approach not in APPROACH_ALIASES:
@@ -64,6 +80,10 @@ class Landmarker:
         elif flip:
             raise ValueError("flip (--flip): only the cascade approach reads its regions "
                              f"mirrored, not {approach!r}; leave it out or use the cascade")
+        elif reframe:
+            raise ValueError(f"reframe (--reframe): only the cascade approach places the face "
+                             f"box from its stage 1, not {approach!r}; use --reframe 0 or the "
+                             "cascade")
         else:
             self.stages, needed = None, APPROACH_MODELS[self.approach]
         missing = [n for n in needed if n not in self.manifest["models"]]
@@ -78,6 +98,7 @@ class Landmarker:
                        if self.approach == "cascade" else shape_correction.Corrections())
         self.x_bias = corrections.x_bias  # (benchmarks/mirror_bias.py empties them to compare)
         self.flip = self._check_flip(flip)
+        self.reframe, self.reframe_calibration = self._check_reframe(reframe)
         self.correction = corrections.for_stages(self.stages) if self.stages else None
         self.set_detector(detector, min_face)
 
@@ -96,6 +117,25 @@ class Landmarker:
                             "--overwrite; the shipped folder: make ship-weights) or leave out "
                             "--flip")
         return True
+
+    def _check_reframe(self, reframe):
+        """``(passes, calibration)`` of the re-framing this approach and weights folder can do:
+        the cascade's, with the box calibration in the manifest (folders exported before
+        ``--reframe`` lack it: by default they read the detector's box as it is)."""
+        stored = self.manifest.get(REFRAME_KEY)
+        if reframe is None:
+            reframe = DEFAULT_REFRAME if self.approach == "cascade" and stored else 0
+        if isinstance(reframe, bool) or not isinstance(reframe, (int, np.integer)) or reframe < 0:
+            raise ValueError(f"reframe (--reframe) must be a whole number from 0, got {reframe!r}")
+        if not reframe:
+            return 0, None
+        if not stored:
+            raise DataError(f"{self.weights_dir / 'manifest.json'}: --reframe needs the box "
+                            f"calibration {REFRAME_KEY!r}, which it does not list (a folder "
+                            "exported before --reframe existed); export it again (fkd train "
+                            "--overwrite; the shipped folder: make ship-weights) or use "
+                            "--reframe 0")
+        return int(reframe), Calibration(**stored)
 
     def _spread_limit(self):
         """The face check's limit (:mod:`face_check`) for the stages that run, from the weights
@@ -125,6 +165,7 @@ class Landmarker:
             from . import __version__
             self._settings = {
                 "approach": self.approach, "stages": self.stages, "flip": self.flip,
+                "reframe": self.reframe,
                 "detector": self.detector.backend, "min_face": self.detector.min_size,
                 "weights_dir": str(self.weights_dir.resolve()),
                 "weights_manifest_sha256": sha256(self.weights_dir / "manifest.json"),
@@ -193,12 +234,18 @@ class Landmarker:
         """Per image ``(faces, rejected)``: the faces (``{"box", "points", "stage_spread"}``)
         and, with ``check``, the boxes the face check turned down (``{"box", "stage_spread",
         "reason"}``: see :mod:`face_check`), landmarked in one batch. ``stage_spread`` is None
-        where one stage ran or the shape was degenerate."""
-        boxes_per_image = [np.asarray(b, np.float64).reshape(-1, 4) for b in boxes_per_image]
+        where one stage ran or the shape was degenerate. ``check``: the boxes are the
+        detector's, so each is also re-framed first (:meth:`reframed`); a face's ``"box"`` is
+        the box its points were read from."""
+        detected = [np.asarray(b, np.float64).reshape(-1, 4) for b in boxes_per_image]
+        boxes_per_image = self.reframed(images, detected) if check else detected
         limit = self.max_stage_spread if check else None
+        found = self._points_and_spreads(images, boxes_per_image)
+        if self.reframe and limit is not None:
+            boxes_per_image, found = self._unframed_where_rejected(images, detected,
+                                                                   boxes_per_image, found)
         out = []
-        for boxes, (points, spreads) in zip(boxes_per_image,
-                                            self._points_and_spreads(images, boxes_per_image)):
+        for boxes, (points, spreads) in zip(boxes_per_image, found):
             faces, rejected = [], []
             for box, pts, spread, ok in zip(boxes, points, spreads, is_face(spreads, limit)):
                 face = {"box": box.tolist(), "stage_spread": json_spread(spread)}
@@ -208,6 +255,44 @@ class Landmarker:
                     rejected.append({**face, "reason": rejection_reason(spread)})
             out.append((faces, rejected))
         return out
+
+    def _unframed_where_rejected(self, images, detected, boxes_per_image, found):
+        """A detection the face check turns down once re-framed is read again from the
+        detector's own box, and kept from there if it passes: on a face whose stage 1 errs
+        (a strongly turned one) the re-framed box can be worse than the detector's. Returns
+        the boxes and ``(points, spreads)`` per image with those faces replaced."""
+        limit = self.max_stage_spread
+        again = [(i, k) for i, (_, spreads) in enumerate(found)
+                 for k in np.flatnonzero(~is_face(spreads, limit))]
+        if not again:
+            return boxes_per_image, found
+        retried = self._points_and_spreads([images[i] for i, _ in again],
+                                           [detected[i][k:k + 1] for i, k in again])
+        boxes_per_image = [b.copy() for b in boxes_per_image]
+        found = [(p.copy(), s.copy()) for p, s in found]
+        for (i, k), (points, spreads) in zip(again, retried):
+            if is_face(spreads, limit)[0]:
+                boxes_per_image[i][k] = detected[i][k]
+                found[i][0][k], found[i][1][k] = points[0], spreads[0]
+        return boxes_per_image, found
+
+    def reframed(self, images, boxes_per_image):
+        """Detector boxes (an array (K, 4) per image) each replaced by the box stage 1's points
+        read from it give (``reframe`` times, each from the last box), placed as the 300-W
+        detector boxes lie around the true points (:func:`reframe_calibration`); a box whose
+        points give no usable box (not finite, or under 2 px) stays as it was."""
+        for _ in range(self.reframe):
+            faces, _, counts = face_crops(images, boxes_per_image, self.manifest)
+            if faces is None:
+                break
+            points = shift_x(predict_faces(self.models["cascade_stage1"], faces),
+                             self.x_bias.get("cascade_stage1"))
+            placed = self.reframe_calibration.apply(holding_boxes(points))
+            sides = placed[:, 2:] - placed[:, :2]
+            usable = np.isfinite(placed).all(axis=1) & (sides >= 2.0).all(axis=1)
+            placed = np.where(usable[:, None], placed, np.concatenate(boxes_per_image))
+            boxes_per_image = np.split(placed, np.cumsum(counts)[:-1])
+        return boxes_per_image
 
     def predict_many(self, images, boxes=None):
         """Faces of many RGB images (as :meth:`__call__`), detected one by one (unless their
@@ -311,6 +396,30 @@ def detector_calibrations(data_dir, every=8, log=print):
         except (ImportError, ValueError) as err:  # backend not installed, or it finds no face
             log(f"no {backend} calibration: {err}")
     return calibration
+
+
+def holding_boxes(shapes):
+    """The box (N, 4) that just holds each shape's 0-based points (N, K, 2), 1-based like the
+    300-W box files."""
+    from .data import points_box
+    from .io import pixels_to_pts
+    return np.array([points_box(pixels_to_pts(shape)) for shape in shapes],
+                    np.float64).reshape(-1, 4)
+
+
+def reframe_calibration(data_dir, every=1):
+    """The box a face's points give (:meth:`Landmarker.reframed`): the median shift and scale
+    (:func:`detect.fit_calibration`) from the box that just holds a face's true points to its
+    300-W detector box, over every ``every``-th fit face (:func:`_fit_samples`), as a dict for
+    the manifest. The true points, not a model's: the calibration belongs to the box
+    convention the models learned, so it does not change when they are trained again."""
+    from .detect import fit_calibration
+    from .io import pts_to_pixels, read_pts
+    from .preprocess import face_boxes
+    samples = _fit_samples(data_dir, every)
+    truth = np.stack([pts_to_pixels(read_pts(s.pts_path)) for s in samples])
+    boxes, _ = face_boxes(samples, data_dir, "bb_detector")
+    return fit_calibration(holding_boxes(truth), boxes).to_dict()
 
 
 def training_face_chunks(samples, data_dir, manifest, chunk=64):
@@ -534,6 +643,7 @@ def export_weights(profile, data_dir, approaches=("cascade",), out_dir=None, com
             "model_selection_ids": selection,
             "validation_metrics": metrics, "detector_calibration": calibration,
             "face_check": face_check, MIRROR_BIAS_KEY: mirror_bias,
+            REFRAME_KEY: reframe_calibration(data_dir),
             **({shape_correction.MANIFEST_KEY: {
                 "file": shape_correction.FILE, "stages": sorted(corrections),
                 "ridge": shape_correction.RIDGE,
@@ -737,4 +847,5 @@ def predict_split_from_files(landmarker, data_dir, split, name=None, samples=Non
                                    predict_one, {"detector": landmarker.detector.backend,
                                                  "min_face": landmarker.detector.min_size,
                                                  "stages": landmarker.stages,
+                                                 "reframe": landmarker.reframe,
                                                  "runtime": landmarker.runtime}, samples)

@@ -22,7 +22,7 @@ LABELS = {"mean_shape": "mean shape (baseline)", "end_to_end": "1. end-to-end",
           "oracle": "oracle (GT regions, upper bound)", "cascade": "ours: cascade (3 stages)",
           "cascade_predict": "ours: cascade as fkd predict runs it",
           "cascade_own_detector": "ours: fkd predict, its own detector",
-          "cascade_full_own_detector": "ours: cascade (3 stages, --flip), fkd predict's own detector",
+          "cascade_full_own_detector": "ours: cascade (3 stages, --flip --reframe 2), fkd predict's own detector",
           "dlib_300w_boxes": "dlib shape predictor, 300-W boxes",
           "dlib_own_detector": "dlib shape predictor, its own detector"}
 ORDER = tuple(LABELS)

@@ -114,6 +114,19 @@ def test_min_face_out_of_range_names_the_option(value, tmp_path, capsys, recwarn
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
+@pytest.mark.parametrize("value", ["-1", "1.5", "two"])
+def test_reframe_that_is_not_a_whole_number_names_the_option(value, tmp_path, capsys):
+    code, out, err = run_fkd(["predict", photo(tmp_path / "face.png"), "--reframe", value,
+                              "--out", tmp_path / "out"], capsys)
+    assert code == 2 and "--reframe" in err and value in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def case_reframe_with_weights_exported_before_it(tmp, weights, data):
+    return Run(predict_with(tmp, weights, "--reframe", "2"), 2,
+               ["manifest.json", "--reframe needs", "make ship-weights"], [weights])
+
+
 def case_weights_npz_damaged_but_checksummed(tmp, weights, data):
     def damage(folder, manifest):
         (folder / "cascade_stage1.weights.npz").write_bytes(b"PK\x03\x04 not really a zip")
@@ -313,7 +326,8 @@ def case_box_nan_inverted_and_corrupt(tmp, weights, data):
 
 
 PREDICT_CASES = [case_existing_overlay_without_json, case_output_folder_in_use,
-                 case_out_below_a_file, case_weights_npz_damaged_but_checksummed,
+                 case_out_below_a_file, case_reframe_with_weights_exported_before_it,
+                 case_weights_npz_damaged_but_checksummed,
                  case_weights_file_not_in_manifest, case_architecture_file_garbage,
                  case_manifest_not_json, case_manifest_image_size_mismatch,
                  case_folder_without_images, case_input_missing, case_some_inputs_unreadable,

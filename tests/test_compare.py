@@ -27,7 +27,7 @@ def test_every_combination_is_one_row_and_auto_without_int8_is_keras(tiny_data, 
     assert (table["n"] == 2).all() and (table["weights"] == "untrained").all()
     assert np.isfinite(table["NME %"]).all() and (table["NME %"] > 0).all()
     assert (table["FR@0.08 %"].between(0, 100)).all() and (table["CPU ms a face"] > 0).all()
-    assert "stages 1, keras: untrained" in compare.row_text(table.iloc[0])
+    assert "stages 1 --reframe 0, keras: untrained" in compare.row_text(table.iloc[0])
 
 
 def test_training_records_come_from_the_manifest():
@@ -47,13 +47,16 @@ def test_the_committed_comparison_covers_every_weights_on_both_sets():
     table = compare.reference_changes()
     assert table is not None and list(table.columns) == list(compare.COLUMNS)
     assert set(table["set"]) == {"training tenth", "HELEN test"}
-    assert table["weights"].nunique() == 6 and set(table["stages"]) == {1, 2, 3}
+    assert table["weights"].nunique() == 7 and set(table["stages"]) == {1, 2, 3}
     # int8 costs at most a few hundredths of a point against the same weights in Keras
-    pairs = table.pivot_table(index=["weights", "set", "stages", "flip"], columns="runtime",
-                              values="NME %").dropna()
+    pairs = table.pivot_table(index=["weights", "set", "stages", "flip", "reframe"],
+                              columns="runtime", values="NME %").dropna()
     assert len(pairs) and (abs(pairs["int8"] - pairs["keras"]) < 0.05).all()
-    # the shipped weights are measured with and without --flip, at every setting
-    shipped = table[table["weights"] == table["weights"].iloc[-1]]
-    flips = shipped.pivot_table(index=["set", "stages", "runtime"], columns="flip",
-                                values="NME %")
-    assert len(flips) == len(shipped) // 2 and flips.notna().all().all()
+    # the weights before were measured with and without --flip, at every setting; the shipped
+    # ones at every setting with --flip and without, re-framed once and twice
+    for label, reframes in (("mirrored eye training", {0}), (table["weights"].iloc[-1], {1, 2})):
+        rows = table[table["weights"] == label]
+        assert set(rows["reframe"]) == reframes
+        flips = rows.pivot_table(index=["set", "stages", "runtime", "reframe"], columns="flip",
+                                 values="NME %")
+        assert len(flips) == len(rows) // 2 and flips.notna().all().all()

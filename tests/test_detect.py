@@ -45,6 +45,15 @@ def test_calibration_recovers_a_known_shift_and_scale():
     assert fitted.min_face == detect.MIN_FACE  # which search it was measured with
 
 
+def test_fit_calibration_recovers_each_box_s_own_shift_and_scale_as_the_median():
+    found = np.array([[0.0, 0.0, 100.0, 100.0], [50.0, 20.0, 250.0, 220.0], [10, 10, 60, 60]])
+    truth = detect.Calibration(dx=-0.02, dy=0.08, scale=1.1)
+    references = truth.apply(found)
+    references[2] = [0.0, 0.0, 500.0, 500.0]      # one outlier moves the median nowhere
+    fitted = detect.fit_calibration(found, references)
+    assert (fitted.dx, fitted.dy, fitted.scale, fitted.n) == pytest.approx((-0.02, 0.08, 1.1, 3))
+
+
 def test_the_calibration_measured_nearest_the_search_is_used():
     stored = [{"dx": 0.0, "dy": 0.1, "scale": 0.9, "n": 5, "min_face": 0.2},
               {"dx": 0.0, "dy": 0.2, "scale": 0.95, "n": 5, "min_face": 0.12}]

@@ -192,6 +192,15 @@ def test_predict_with_the_data_boxes_matches_the_pipeline(tmp_path_factory, monk
     readers = {mirrored(n) for n in pipeline.CASCADE_REGIONS.values()}
     assert readers <= set(manifest["mirror_bias_px"])   # measured, or null where none placed
     assert set(manifest["mirror_bias_px"]) <= set(pipeline.APPROACH_MODELS["cascade"]) | readers
+    # the box re-framing places around a fit face's true points lies over its 300-W box
+    from fkd_utils.detect import Calibration, box_iou
+    from fkd_utils.preprocess import face_boxes, read_samples
+    fit = landmarker._fit_samples(data_dir, 1)
+    placed = Calibration(**manifest[landmarker.REFRAME_KEY]).apply(
+        landmarker.holding_boxes(read_samples(fit)[1]))
+    given, _ = face_boxes(fit, data_dir, "bb_detector")
+    assert np.median([box_iou(a, b) for a, b in zip(placed, given)]) > 0.8
+    assert landmarker.Landmarker(out).reframe == 1
     from fkd_utils import shape_correction
     stored = shape_correction.folder_corrections(out, manifest)
     assert sorted(stored.shapes) == [1, 2, 3]
@@ -295,3 +304,97 @@ def test_shipped_flip_reads_land_on_the_annotated_points(real_300w):
         errors[flip], dx[flip] = nme(points, gt).mean(), (gt - points)[:, inner, 0].mean()
     assert abs(dx[True] - dx[False]) < 0.15
     assert errors[True] < errors[False] * 1.02
+
+
+@pytest.fixture
+def reframing_weights(weights, tmp_path):
+    """The untrained folder with a box calibration for re-framing in its manifest."""
+    import shutil
+    out = tmp_path / "reframing"
+    shutil.copytree(weights, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest[landmarker.REFRAME_KEY] = {"dx": 0.0, "dy": 0.05, "scale": 1.2, "n": 1}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def test_reframe_defaults_to_one_pass_where_the_folder_is_calibrated(weights, reframing_weights):
+    assert landmarker.Landmarker(reframing_weights).reframe == landmarker.DEFAULT_REFRAME == 1
+    assert landmarker.Landmarker(reframing_weights, reframe=0).settings()["reframe"] == 0
+    assert landmarker.Landmarker(weights).reframe == 0   # exported before: the detector's box
+    with pytest.raises(DataError, match=r"manifest.json.*reframe_calibration.*make ship-weights"):
+        landmarker.Landmarker(weights, reframe=1)
+    with pytest.raises(ValueError, match="only the cascade"):
+        landmarker.Landmarker(reframing_weights, "end-to-end", reframe=2)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="whole number"):
+            landmarker.Landmarker(reframing_weights, reframe=bad)
+
+
+def test_a_detected_face_s_box_is_placed_from_stage_1_s_points(reframing_weights, monkeypatch):
+    image = skdata.astronaut()
+    detected = np.array([[180.0, 60.0, 300.0, 200.0]])
+    lm = landmarker.Landmarker(reframing_weights, stages=1, face_check=False)
+    lm.detect = lambda _: detected
+    # stage 1 answers with one known shape, 10 px right of the crop's centre square
+    shape = np.tile([[200.0, 90.0], [260.0, 170.0]], (34, 1))
+    calls = []
+
+    def stage_one(model, faces, flip_average=False):
+        calls.append(len(faces["images"]))
+        return np.repeat(shape[None], len(faces["images"]), axis=0)
+
+    monkeypatch.setattr(landmarker, "predict_faces", stage_one)
+    expected = lm.reframe_calibration.apply(landmarker.holding_boxes(shape[None]))
+    assert lm.reframed([image], [detected])[0].tolist() == expected.tolist()
+    # two passes: the second reads the box the first placed (same shape, same box)
+    lm.reframe = 2
+    assert lm.reframed([image], [detected])[0].tolist() == expected.tolist() and len(calls) == 3
+    # points that give no box (all in one place) leave the detector's box as it was
+    shape[:] = 150.0
+    assert lm.reframed([image], [detected])[0].tolist() == detected.tolist()
+
+
+def test_holding_boxes_just_hold_the_points_in_box_file_pixels():
+    points = np.array([[[0.0, 5.0], [9.0, 1.0], [4.0, 12.0]]])   # 0-based pixel centres
+    np.testing.assert_allclose(landmarker.holding_boxes(points), [[1.0, 2.0, 10.0, 13.0]])
+
+
+def test_a_face_s_box_gives_its_points_again_when_given(reframing_weights, monkeypatch):
+    """Detections are re-framed, boxes given are read as they are: the box fkd predict reports
+    is the one the points were read from."""
+    image = skdata.astronaut()
+    detected = [180.0, 60.0, 300.0, 200.0]
+    # the untrained stage 1 puts every point near the crop's centre: a known shape instead
+    shape = np.tile([[200.0, 90.0], [260.0, 170.0]], (34, 1))
+    monkeypatch.setattr(landmarker, "predict_faces",
+                        lambda model, faces: np.repeat(shape[None], len(faces["images"]), 0))
+    for reframe in (0, 2):
+        lm = landmarker.Landmarker(reframing_weights, face_check=False, reframe=reframe)
+        lm.detect = lambda _: np.array([detected])
+        face, = lm(image)
+        again, = lm(image, boxes=[face["box"]])
+        np.testing.assert_allclose(again["points"], face["points"], atol=1e-6)
+        assert (face["box"] == detected) == (reframe == 0)
+
+
+def test_a_face_the_check_turns_down_once_re_framed_is_read_from_the_detector_s_box(
+        reframing_weights, monkeypatch):
+    image = skdata.astronaut()
+    near, away = [180.0, 60.0, 300.0, 200.0], [10.0, 10.0, 60.0, 60.0]
+    lm = landmarker.Landmarker(reframing_weights, stages=2)
+    lm.max_stage_spread = 0.1
+    # re-framing moves every box; the stages agree only on the detector's box near the face
+    monkeypatch.setattr(lm, "reframed", lambda images, boxes: [b + 7.0 for b in boxes])
+
+    def points_and_spreads(images, boxes_per_image):
+        return [(np.zeros((len(b), 68, 2)),
+                 np.array([0.05 if list(box) == near else 0.5 for box in b]))
+                for b in boxes_per_image]
+
+    monkeypatch.setattr(lm, "_points_and_spreads", points_and_spreads)
+    (faces, rejected), = lm.checked_faces([image], [np.array([near, away])])
+    assert [f["box"] for f in faces] == [near] and faces[0]["stage_spread"] == 0.05
+    assert [r["box"] for r in rejected] == [[b + 7.0 for b in away]]   # failed both ways
+    (faces, rejected), = lm.checked_faces([image], [np.array([near])], check=False)
+    assert faces[0]["box"] == near and not rejected                     # given: no check
