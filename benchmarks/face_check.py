@@ -7,7 +7,9 @@ Prints, per set: detections, how many failed the check, and how many of those we
 annotated face (IoU >= 0.3 with the 300-W box); photos left without a face by the check; the
 spreads of the annotated faces cropped from their 300-W boxes (the true faces' spreads), and
 of boxes that hold no face (``face_check.probe_boxes``: the face box's top-left quarter, and a
-box half its width in the photo's corner away from the face).
+box half its width in the photo's corner away from the face). Detections are re-framed as
+``fkd predict`` re-frames them (``Landmarker.reframed``) and matched by the detector's box
+(``detected_box``); the probes are landmarked as boxes given, so they are not re-framed.
 """
 import argparse
 import sys
@@ -45,7 +47,8 @@ def measure(landmarker, data_dir, which, limit=None):
             spreads[name].append(np.nan if face["stage_spread"] is None else face["stage_spread"])
         counts["detections"] += len(faces) + len(turned_down)
         counts["rejected"] += len(turned_down)
-        hits = [r for r in turned_down if box_iou(np.array(r["box"]), box) >= MATCH_IOU]
+        hits = [r for r in turned_down
+                if box_iou(np.array(r.get("detected_box", r["box"])), box) >= MATCH_IOU]
         counts["rejected_annotated"] += len(hits)
         counts["photos_left_without_face"] += bool(turned_down and not faces)
         rejected += [(sample.id, r["stage_spread"]) for r in turned_down]

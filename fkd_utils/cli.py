@@ -295,13 +295,14 @@ def _min_face(text):
 
 
 def _whole_number(text):
-    """argparse type of ``--reframe``: a whole number from 0."""
+    """argparse type of ``--reframe``: a whole number from 0 to ``MAX_REFRAME``."""
+    from .landmarker import MAX_REFRAME
     try:
         value = int(text)
     except ValueError:
         value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a whole number from 0, got {text!r}")
+    if not 0 <= value <= MAX_REFRAME:
+        raise argparse.ArgumentTypeError(f"a whole number from 0 to {MAX_REFRAME}, got {text!r}")
     return value
 
 
@@ -378,10 +379,12 @@ def build_parser():
                          "average the two reads: more accurate (with --stages 3, the most "
                          "accurate setting), four more region passes a face")
     pr.add_argument("--reframe", type=_whole_number, default=None, metavar="N",
-                    help="how many times the cascade's stage 1 reads each detected face again "
-                         "from a box placed around its own points before the cascade runs: "
-                         "default 1 (0: the detector's box as it is; 2 with --stages 3 --flip "
-                         "is the most accurate setting); one stage-1 pass a face each")
+                    help="how many times (0-4) the cascade's stage 1 reads each detected face "
+                         "again from a box placed around its own points before the cascade "
+                         "runs: default 1 where the weights folder is calibrated for it (the "
+                         "shipped one is), else 0 (the detector's box as it is); 2 with "
+                         "--stages 3 --flip is the most accurate setting; one stage-1 pass a "
+                         "face each")
     pr.add_argument("--runtime", choices=RUNTIME_CHOICES, default=None,
                     help="run the models with Keras, ONNX Runtime in float32 (converted once "
                          "and cached) or ONNX Runtime in int8 (the weights folder's 8-bit "

@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 
 from .data import split_samples
-from .landmarker import Landmarker, predict_split_from_files
+from .io import DataError
+from .landmarker import REFRAME_KEY, Landmarker, predict_split_from_files
 from .metrics import failure_rate, nme
 from .pipeline import model_selection
+from .weights_io import read_weights_manifest
 
 #: the columns of :func:`compare_frame`
 COLUMNS = ("weights", "set", "stages", "flip", "reframe", "runtime", "n", "NME %", "FR@0.08 %", "CPU ms a face")
@@ -52,22 +54,32 @@ def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=(
                   labels=None, limit=None, log=None, flips=(False,), reframes=(None,)):
     """Every folder x set x stages x flip x reframe x runtime (``fkd predict --stages / --flip
     / --reframe / --runtime``; reframe None: the folder's default) scored with
-    :func:`score`, one row each (:data:`COLUMNS`). A runtime that resolves to one already
-    measured for that folder, stage count and flip (``auto`` where there is no int8 model) is not
-    run twice. ``labels``: the folders' names in the table (default: their paths)."""
+    :func:`score`, one row each (:data:`COLUMNS`). A setting that resolves to one already
+    measured for that folder (``auto`` where there is no int8 model, the default reframe of
+    a folder without its calibration) is not run twice; a reframe the folder cannot do (one
+    exported before ``--reframe``) is left out, said in ``log``. ``labels``: the folders'
+    names in the table (default: their paths)."""
     labels = list(labels or [str(f) for f in folders])
     if len(labels) != len(folders):
         raise ValueError(f"{len(labels)} labels for {len(folders)} weights folders")
     settings = []  # (label, landmarker), each model set loaded once for every set
     for folder, label in zip(folders, labels):
-        for count, flip, reframe in [(k, f, r) for k in stages for f in flips for r in reframes]:
-            done = set()
-            for runtime in runtimes:
+        done = set()
+        for count, flip, reframe, runtime in [(k, f, r, t) for k in stages for f in flips
+                                              for r in reframes for t in runtimes]:
+            try:
                 landmarker = Landmarker(folder, "cascade", stages=count, runtime=runtime,
                                         flip=flip, reframe=reframe)
-                if landmarker.runtime not in done:
-                    done.add(landmarker.runtime)
-                    settings.append((label, landmarker))
+            except DataError as err:
+                if reframe and REFRAME_KEY not in read_weights_manifest(folder):
+                    if log:
+                        log(f"left out --reframe {reframe} for {label}: {err}")
+                    continue
+                raise
+            key = (landmarker.stages, landmarker.flip, landmarker.reframe, landmarker.runtime)
+            if key not in done:
+                done.add(key)
+                settings.append((label, landmarker))
     rows = []
     for which in sets:
         for label, landmarker in settings:
@@ -126,9 +138,10 @@ CHANGES_RUNS = (
      _COMPARE.format(folders="EYES", stages="1 2 3", labels="'mirrored eye training'")
      + " --flip"),
     ("the shipped weights: EYES with the box calibration for re-framing (make ship-weights, "
-     "int8 calibrated again); re-framed once and twice",
+     "int8 calibrated again); not re-framed, re-framed once and twice (run as --reframe 1 2, "
+     "then --reframe 0)",
      _COMPARE.format(folders="fkd_utils/weights/real", stages="2 3",
-                     labels="'re-framed from stage 1 (shipped)'") + " --flip --reframe 1 2"),
+                     labels="'re-framed from stage 1 (shipped)'") + " --flip --reframe 0 1 2"),
 )
 SET_NAMES = {"tenth": "training tenth", "validation": "HELEN test"}
 

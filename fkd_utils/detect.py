@@ -234,13 +234,21 @@ def calibrate(images, reference_boxes, detector=None, min_iou=0.3):
 
 def fit_calibration(found, references, min_face=None):
     """The :class:`Calibration` (median centre shift, in fractions of the found box's sides,
-    and median scale) that maps ``found`` boxes (N, 4) onto their ``references`` (N, 4)."""
+    and median scale) that maps ``found`` boxes (N, 4) onto their ``references`` (N, 4). Pairs
+    where a box has no size or a number is not finite are left out; none left is a
+    ValueError."""
     found, references = np.asarray(found, np.float64), np.asarray(references, np.float64)
     size = found[:, 2:] - found[:, :2]
-    shifts = ((references[:, :2] + references[:, 2:]) / 2 - (found[:, :2] + found[:, 2:]) / 2) / size
-    scales = np.mean((references[:, 2:] - references[:, :2]) / size, axis=1)
-    dx, dy = np.median(shifts, axis=0)
-    return Calibration(float(dx), float(dy), float(np.median(scales)), len(found), min_face)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shifts = ((references[:, :2] + references[:, 2:]) / 2
+                  - (found[:, :2] + found[:, 2:]) / 2) / size
+        scales = np.mean((references[:, 2:] - references[:, :2]) / size, axis=1)
+    usable = (size > 0).all(axis=1) & np.isfinite(shifts).all(axis=1) & np.isfinite(scales)
+    if not usable.any():
+        raise ValueError("no pair of boxes with a size and finite corners to calibrate on")
+    dx, dy = np.median(shifts[usable], axis=0)
+    return Calibration(float(dx), float(dy), float(np.median(scales[usable])),
+                       int(usable.sum()), min_face)
 
 
 def nearest_calibration(stored, min_face):

@@ -43,8 +43,25 @@ APPROACH_ALIASES = {"end-to-end": "end_to_end", "end_to_end": "end_to_end", "reg
 #: are read as they are. One pass is one more stage-1 pass a face (int8, batched: 2.6 CPU ms,
 #: 55.1 -> 50.8 faces/s), so the default makes one.
 DEFAULT_REFRAME = 1
+#: the most passes ``reframe`` takes (more change nothing measurable and only cost time)
+MAX_REFRAME = 4
 #: the manifest's key for the box a face's points give (see :func:`reframe_calibration`)
 REFRAME_KEY = "reframe_calibration"
+#: two re-framed detections overlapping more than this are one face (the one whose stages
+#: agree better is kept)
+SAME_FACE_IOU = 0.5
+
+
+def checked_reframe(reframe):
+    """``reframe`` as a whole number of passes (None: the folder's default; False: 0); anything
+    else is a ValueError naming the option."""
+    if reframe is None or reframe is False:
+        return 0 if reframe is False else None
+    if (isinstance(reframe, bool) or not isinstance(reframe, (int, np.integer))
+            or not 0 <= reframe <= MAX_REFRAME):
+        raise ValueError(f"reframe (--reframe) must be a whole number from 0 to {MAX_REFRAME}, "
+                         f"got {reframe!r}")
+    return int(reframe)
 
 
 class Landmarker:
@@ -71,6 +88,7 @@ class Landmarker:
             raise ValueError(f"unknown approach {approach!r}; choose one of "
                              f"{sorted(set(APPROACH_ALIASES) - {'end_to_end'})}")
         self.approach = APPROACH_ALIASES[approach]
+        reframe = checked_reframe(reframe)
         if self.approach == "cascade":
             self.stages = PREDICT_STAGES if stages is None else stages
             needed = [n for n in cascade_models(self.stages)  # only the stages that run
@@ -123,19 +141,23 @@ class Landmarker:
         the cascade's, with the box calibration in the manifest (folders exported before
         ``--reframe`` lack it: by default they read the detector's box as it is)."""
         stored = self.manifest.get(REFRAME_KEY)
+        path = self.weights_dir / "manifest.json"
         if reframe is None:
             reframe = DEFAULT_REFRAME if self.approach == "cascade" and stored else 0
-        if isinstance(reframe, bool) or not isinstance(reframe, (int, np.integer)) or reframe < 0:
-            raise ValueError(f"reframe (--reframe) must be a whole number from 0, got {reframe!r}")
         if not reframe:
             return 0, None
         if not stored:
-            raise DataError(f"{self.weights_dir / 'manifest.json'}: --reframe needs the box "
-                            f"calibration {REFRAME_KEY!r}, which it does not list (a folder "
-                            "exported before --reframe existed); export it again (fkd train "
-                            "--overwrite; the shipped folder: make ship-weights) or use "
-                            "--reframe 0")
-        return int(reframe), Calibration(**stored)
+            raise DataError(f"{path}: --reframe needs the box calibration {REFRAME_KEY!r}, "
+                            "which it does not list (a folder exported before --reframe "
+                            "existed); export it again (fkd train --overwrite; the shipped "
+                            "folder: make ship-weights) or use --reframe 0")
+        try:
+            calibration = Calibration(**stored)
+            calibration.apply(np.zeros((1, 4)))
+        except (TypeError, ValueError) as err:
+            raise DataError(f"{path}: {REFRAME_KEY} is not a box calibration ({err}); export "
+                            "the folder again or use --reframe 0") from None
+        return reframe, calibration
 
     def _spread_limit(self):
         """The face check's limit (:mod:`face_check`) for the stages that run, from the weights
@@ -235,24 +257,32 @@ class Landmarker:
         and, with ``check``, the boxes the face check turned down (``{"box", "stage_spread",
         "reason"}``: see :mod:`face_check`), landmarked in one batch. ``stage_spread`` is None
         where one stage ran or the shape was degenerate. ``check``: the boxes are the
-        detector's, so each is also re-framed first (:meth:`reframed`); a face's ``"box"`` is
-        the box its points were read from."""
+        detector's, so each is also re-framed first (:meth:`reframed`): a face's ``"box"`` is
+        then the box its points were read from and ``"detected_box"`` the detector's, and (with
+        the face check on) of two detections that end on one face (:data:`SAME_FACE_IOU`) the
+        one whose stages agree better is kept, the other listed as rejected."""
         detected = [np.asarray(b, np.float64).reshape(-1, 4) for b in boxes_per_image]
-        boxes_per_image = self.reframed(images, detected) if check else detected
+        reframing = check and self.reframe > 0
+        boxes_per_image = self.reframed(images, detected) if reframing else detected
         limit = self.max_stage_spread if check else None
         found = self._points_and_spreads(images, boxes_per_image)
-        if self.reframe and limit is not None:
+        if reframing and limit is not None:
             boxes_per_image, found = self._unframed_where_rejected(images, detected,
                                                                    boxes_per_image, found)
         out = []
-        for boxes, (points, spreads) in zip(boxes_per_image, found):
+        for boxes, originals, (points, spreads) in zip(boxes_per_image, detected, found):
             faces, rejected = [], []
-            for box, pts, spread, ok in zip(boxes, points, spreads, is_face(spreads, limit)):
+            for box, original, pts, spread, ok in zip(boxes, originals, points, spreads,
+                                                      is_face(spreads, limit)):
                 face = {"box": box.tolist(), "stage_spread": json_spread(spread)}
+                if reframing:
+                    face["detected_box"] = original.tolist()
                 if ok:
                     faces.append({**face, "points": pts})
                 else:
                     rejected.append({**face, "reason": rejection_reason(spread)})
+            if reframing and limit is not None:  # (--no-face-check keeps every detection)
+                faces, rejected = _one_per_face(faces, rejected)
             out.append((faces, rejected))
         return out
 
@@ -263,7 +293,8 @@ class Landmarker:
         the boxes and ``(points, spreads)`` per image with those faces replaced."""
         limit = self.max_stage_spread
         again = [(i, k) for i, (_, spreads) in enumerate(found)
-                 for k in np.flatnonzero(~is_face(spreads, limit))]
+                 for k in np.flatnonzero(~is_face(spreads, limit))
+                 if not np.array_equal(boxes_per_image[i][k], detected[i][k])]
         if not again:
             return boxes_per_image, found
         retried = self._points_and_spreads([images[i] for i, _ in again],
@@ -306,8 +337,28 @@ class Landmarker:
         """Faces of an RGB image: ``[{"box": [x0, y0, x1, y1] (1-based), "points": (68, 2),
         "stage_spread"}]`` with points as 0-based pixel centres (OpenCV's and dlib's
         convention). Detections that fail the face check (:mod:`face_check`) are left out;
-        ``boxes`` you give are all landmarked."""
+        a detection's ``"box"`` is the re-framed one its points were read from, with the
+        detector's as ``"detected_box"`` (:meth:`reframed`); ``boxes`` you give are all
+        landmarked, each from the box as given."""
         return self.predict_many([image], None if boxes is None else [boxes])[0]
+
+
+def _one_per_face(faces, rejected):
+    """One image's faces without duplicates: a face whose box overlaps a kept one's by more
+    than :data:`SAME_FACE_IOU` (two detections that re-framing brought onto one face) joins
+    ``rejected``; the faces whose stages agree best (smallest spread) are kept first."""
+    from .detect import box_iou
+    order = sorted(range(len(faces)), key=lambda k: (faces[k]["stage_spread"] is None,
+                                                     faces[k]["stage_spread"] or 0.0))
+    kept = []
+    for k in order:
+        if any(box_iou(np.array(faces[k]["box"]), np.array(faces[j]["box"])) > SAME_FACE_IOU
+               for j in kept):
+            face = {key: v for key, v in faces[k].items() if key != "points"}
+            rejected = rejected + [{**face, "reason": "the same face as another detection"}]
+        else:
+            kept.append(k)
+    return [faces[k] for k in sorted(kept)], rejected
 
 
 def face_crops(images, boxes_per_image, manifest):
@@ -418,7 +469,10 @@ def reframe_calibration(data_dir, every=1):
     from .preprocess import face_boxes
     samples = _fit_samples(data_dir, every)
     truth = np.stack([pts_to_pixels(read_pts(s.pts_path)) for s in samples])
-    boxes, _ = face_boxes(samples, data_dir, "bb_detector")
+    boxes, sources = face_boxes(samples, data_dir, "bb_detector")
+    official = sources == "bb_detector"  # faces without a box file would only add identities
+    if official.any():
+        truth, boxes = truth[official], boxes[official]
     return fit_calibration(holding_boxes(truth), boxes).to_dict()
 
 

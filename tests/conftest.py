@@ -60,7 +60,9 @@ def tiny_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def untrained_weights(tmp_path_factory):
     """Untrained cascade models exported like 'fkd train' does (their points are nonsense,
-    but every step of the path runs). Treat as read-only: tests that change it copy it."""
+    but every step of the path runs), with a hand-written manifest that, like a folder exported
+    before re-framing, has no ``reframe_calibration`` (tests that need one add it to a copy).
+    Treat as read-only: tests that change it copy it."""
     import json
     import numpy as np
     from fkd_utils import landmarker, pipeline

@@ -114,12 +114,20 @@ def test_min_face_out_of_range_names_the_option(value, tmp_path, capsys, recwarn
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
-@pytest.mark.parametrize("value", ["-1", "1.5", "two"])
+@pytest.mark.parametrize("value", ["-1", "1.5", "two", "5"])
 def test_reframe_that_is_not_a_whole_number_names_the_option(value, tmp_path, capsys):
     code, out, err = run_fkd(["predict", photo(tmp_path / "face.png"), "--reframe", value,
                               "--out", tmp_path / "out"], capsys)
     assert code == 2 and "--reframe" in err and value in err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def case_reframe_calibration_malformed(tmp, weights, data):
+    def garble(folder, manifest):
+        manifest["reframe_calibration"] = [0.0, 0.1, 1.0]
+    folder = copied_weights(tmp, weights, garble)
+    return Run(predict_with(tmp, folder), 2,
+               ["manifest.json", "reframe_calibration is not a box calibration"], [folder])
 
 
 def case_reframe_with_weights_exported_before_it(tmp, weights, data):
@@ -327,6 +335,7 @@ def case_box_nan_inverted_and_corrupt(tmp, weights, data):
 
 PREDICT_CASES = [case_existing_overlay_without_json, case_output_folder_in_use,
                  case_out_below_a_file, case_reframe_with_weights_exported_before_it,
+                 case_reframe_calibration_malformed,
                  case_weights_npz_damaged_but_checksummed,
                  case_weights_file_not_in_manifest, case_architecture_file_garbage,
                  case_manifest_not_json, case_manifest_image_size_mismatch,

@@ -30,6 +30,17 @@ def test_every_combination_is_one_row_and_auto_without_int8_is_keras(tiny_data, 
     assert "stages 1 --reframe 0, keras: untrained" in compare.row_text(table.iloc[0])
 
 
+def test_a_reframe_the_folder_cannot_do_is_left_out_and_a_setting_measured_once(
+        tiny_data, untrained_weights):
+    said = []
+    table = compare.compare_frame([untrained_weights], tiny_data, sets=["validation"],
+                                  stages=[1], runtimes=["keras"], labels=["untrained"],
+                                  limit=1, reframes=(0, None, 1), log=said.append)
+    # no calibration: the default is 0, measured once; --reframe 1 is left out, said why
+    assert table["reframe"].tolist() == [0]
+    assert any("left out --reframe 1" in line and "reframe_calibration" in line for line in said)
+
+
 def test_training_records_come_from_the_manifest():
     manifest = {"replaced": {"cascade_stage1": {"profile": "release", "epochs_run": 72,
                                                 "train_time_s": 4698.9, "best_val_loss": 1.504}}}
@@ -53,8 +64,9 @@ def test_the_committed_comparison_covers_every_weights_on_both_sets():
                               columns="runtime", values="NME %").dropna()
     assert len(pairs) and (abs(pairs["int8"] - pairs["keras"]) < 0.05).all()
     # the weights before were measured with and without --flip, at every setting; the shipped
-    # ones at every setting with --flip and without, re-framed once and twice
-    for label, reframes in (("mirrored eye training", {0}), (table["weights"].iloc[-1], {1, 2})):
+    # ones at every setting with --flip and without, not re-framed, re-framed once and twice
+    for label, reframes in (("mirrored eye training", {0}),
+                            (table["weights"].iloc[-1], {0, 1, 2})):
         rows = table[table["weights"] == label]
         assert set(rows["reframe"]) == reframes
         flips = rows.pivot_table(index=["set", "stages", "runtime", "reframe"], columns="flip",

@@ -52,6 +52,12 @@ def test_fit_calibration_recovers_each_box_s_own_shift_and_scale_as_the_median()
     references[2] = [0.0, 0.0, 500.0, 500.0]      # one outlier moves the median nowhere
     fitted = detect.fit_calibration(found, references)
     assert (fitted.dx, fitted.dy, fitted.scale, fitted.n) == pytest.approx((-0.02, 0.08, 1.1, 3))
+    # a box without a size (a degenerate annotation) is left out, not turned into NaN
+    with_empty = detect.fit_calibration(np.vstack([found, [[5.0, 5.0, 5.0, 5.0]]]),
+                                        np.vstack([references, [[0.0, 0.0, 9.0, 9.0]]]))
+    assert (with_empty.dx, with_empty.dy, with_empty.n) == pytest.approx((-0.02, 0.08, 3))
+    with pytest.raises(ValueError, match="no pair of boxes"):
+        detect.fit_calibration([[5.0, 5.0, 5.0, 5.0]], [[0.0, 0.0, 9.0, 9.0]])
 
 
 def test_the_calibration_measured_nearest_the_search_is_used():

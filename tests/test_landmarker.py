@@ -326,7 +326,8 @@ def test_reframe_defaults_to_one_pass_where_the_folder_is_calibrated(weights, re
         landmarker.Landmarker(weights, reframe=1)
     with pytest.raises(ValueError, match="only the cascade"):
         landmarker.Landmarker(reframing_weights, "end-to-end", reframe=2)
-    for bad in (-1, 1.5, True):
+    assert landmarker.Landmarker(reframing_weights, reframe=False).reframe == 0
+    for bad in (-1, 1.5, True, landmarker.MAX_REFRAME + 1):
         with pytest.raises(ValueError, match="whole number"):
             landmarker.Landmarker(reframing_weights, reframe=bad)
 
@@ -336,7 +337,9 @@ def test_a_detected_face_s_box_is_placed_from_stage_1_s_points(reframing_weights
     detected = np.array([[180.0, 60.0, 300.0, 200.0]])
     lm = landmarker.Landmarker(reframing_weights, stages=1, face_check=False)
     lm.detect = lambda _: detected
-    # stage 1 answers with one known shape, 10 px right of the crop's centre square
+    # stage 1 answers with one known shape: it spans x 200-260, y 90-170 (0-based), so the box
+    # that holds it is [201, 91, 261, 171] (1-based): 60 x 80 px around (231, 131); the
+    # calibration (dx 0, dy 0.05, scale 1.2) moves it 4 px down and makes it 72 x 96 px
     shape = np.tile([[200.0, 90.0], [260.0, 170.0]], (34, 1))
     calls = []
 
@@ -345,11 +348,16 @@ def test_a_detected_face_s_box_is_placed_from_stage_1_s_points(reframing_weights
         return np.repeat(shape[None], len(faces["images"]), axis=0)
 
     monkeypatch.setattr(landmarker, "predict_faces", stage_one)
-    expected = lm.reframe_calibration.apply(landmarker.holding_boxes(shape[None]))
-    assert lm.reframed([image], [detected])[0].tolist() == expected.tolist()
+    expected = np.array([[195.0, 87.0, 267.0, 183.0]])
+    np.testing.assert_allclose(lm.reframed([image], [detected])[0], expected)
     # two passes: the second reads the box the first placed (same shape, same box)
     lm.reframe = 2
-    assert lm.reframed([image], [detected])[0].tolist() == expected.tolist() and len(calls) == 3
+    np.testing.assert_allclose(lm.reframed([image], [detected])[0], expected)
+    assert len(calls) == 3
+    # several images, one without a detection: each box stays with its image
+    placed = lm.reframed([image] * 3, [detected, np.zeros((0, 4)), np.stack([detected[0]] * 2)])
+    assert [len(b) for b in placed] == [1, 0, 2]
+    np.testing.assert_allclose(np.concatenate(placed), np.repeat(expected, 3, axis=0))
     # points that give no box (all in one place) leave the detector's box as it was
     shape[:] = 150.0
     assert lm.reframed([image], [detected])[0].tolist() == detected.tolist()
@@ -396,5 +404,33 @@ def test_a_face_the_check_turns_down_once_re_framed_is_read_from_the_detector_s_
     (faces, rejected), = lm.checked_faces([image], [np.array([near, away])])
     assert [f["box"] for f in faces] == [near] and faces[0]["stage_spread"] == 0.05
     assert [r["box"] for r in rejected] == [[b + 7.0 for b in away]]   # failed both ways
+    assert faces[0]["detected_box"] == near and rejected[0]["detected_box"] == away
+    # the same across images, the first without a detection
+    found = lm.checked_faces([image] * 3, [np.zeros((0, 4)), np.array([away, near]),
+                                           np.array([near])])
+    assert found[0] == ([], []) and [f["box"] for f in found[1][0]] == [near]
+    assert [f["box"] for f in found[2][0]] == [near] and len(found[1][1]) == 1
     (faces, rejected), = lm.checked_faces([image], [np.array([near])], check=False)
     assert faces[0]["box"] == near and not rejected                     # given: no check
+
+
+def test_two_detections_re_framed_onto_one_face_give_one_face(reframing_weights, monkeypatch):
+    image = skdata.astronaut()
+    lm = landmarker.Landmarker(reframing_weights, stages=2)
+    lm.max_stage_spread = 0.1
+    onto = np.array([180.0, 60.0, 300.0, 200.0])
+    # both detections end on (nearly) the same box; the second's stages agree better
+    monkeypatch.setattr(lm, "reframed",
+                        lambda images, boxes: [np.stack([onto, onto + 2.0]) for _ in boxes])
+    monkeypatch.setattr(lm, "_points_and_spreads", lambda images, boxes: [
+        (np.zeros((2, 68, 2)), np.array([0.06, 0.03])) for _ in boxes])
+    detections = np.array([[170.0, 50.0, 290.0, 190.0], [190.0, 70.0, 310.0, 210.0]])
+    (faces, rejected), = lm.checked_faces([image], [detections])
+    assert [f["stage_spread"] for f in faces] == [0.03]
+    assert faces[0]["detected_box"] == detections[1].tolist()
+    assert [r["reason"] for r in rejected] == ["the same face as another detection"]
+    assert "points" not in rejected[0]
+    # without the face check every detection is kept
+    lm.max_stage_spread = None
+    (faces, rejected), = lm.checked_faces([image], [detections])
+    assert len(faces) == 2 and not rejected
