@@ -43,7 +43,8 @@ APPROACH_ALIASES = {"end-to-end": "end_to_end", "end_to_end": "end_to_end", "reg
 #: are read as they are. One pass is one more stage-1 pass a face (int8, batched: 2.6 CPU ms,
 #: 55.1 -> 50.8 faces/s), so the default makes one.
 DEFAULT_REFRAME = 1
-#: the most passes ``reframe`` takes (more change nothing measurable and only cost time)
+#: the most passes ``reframe`` takes (a cap on a number that costs a stage-1 pass each; two
+#: were measured, and gained less than the first)
 MAX_REFRAME = 4
 #: the manifest's key for the box a face's points give (see :func:`reframe_calibration`)
 REFRAME_KEY = "reframe_calibration"
@@ -55,8 +56,10 @@ SAME_FACE_IOU = 0.5
 def checked_reframe(reframe):
     """``reframe`` as a whole number of passes (None: the folder's default; False: 0); anything
     else is a ValueError naming the option."""
-    if reframe is None or reframe is False:
-        return 0 if reframe is False else None
+    if reframe is None:
+        return None
+    if reframe is False:
+        return 0
     if (isinstance(reframe, bool) or not isinstance(reframe, (int, np.integer))
             or not 0 <= reframe <= MAX_REFRAME):
         raise ValueError(f"reframe (--reframe) must be a whole number from 0 to {MAX_REFRAME}, "
