@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from .data import split_samples
-from .io import DataError
 from .landmarker import REFRAME_KEY, Landmarker, predict_split_from_files
 from .metrics import failure_rate, nme
 from .pipeline import model_selection
@@ -65,17 +64,16 @@ def compare_frame(folders, data_dir, sets=("tenth",), stages=(None,), runtimes=(
     settings = []  # (label, landmarker), each model set loaded once for every set
     for folder, label in zip(folders, labels):
         done = set()
+        calibrated = REFRAME_KEY in read_weights_manifest(folder)
         for count, flip, reframe, runtime in [(k, f, r, t) for k in stages for f in flips
                                               for r in reframes for t in runtimes]:
-            try:
-                landmarker = Landmarker(folder, "cascade", stages=count, runtime=runtime,
-                                        flip=flip, reframe=reframe)
-            except DataError as err:
-                if reframe and REFRAME_KEY not in read_weights_manifest(folder):
-                    if log:
-                        log(f"left out --reframe {reframe} for {label}: {err}")
-                    continue
-                raise
+            if reframe and not calibrated:
+                if log:
+                    log(f"left out --reframe {reframe} for {label}: its manifest has no "
+                        f"{REFRAME_KEY} (exported before --reframe)")
+                continue
+            landmarker = Landmarker(folder, "cascade", stages=count, runtime=runtime,
+                                    flip=flip, reframe=reframe)
             key = (landmarker.stages, landmarker.flip, landmarker.reframe, landmarker.runtime)
             if key not in done:
                 done.add(key)

@@ -12,7 +12,8 @@ import numpy as np
 
 from . import paths
 from .crop import face_crop
-from .detect import MIN_FACE, Calibration, FaceDetector, check_min_face, nearest_calibration
+from .detect import (MIN_FACE, Calibration, FaceDetector, box_iou, check_min_face,
+                     nearest_calibration)
 from .face_check import is_face, json_spread, rejection_reason, spread_limit, stage_spread
 from .formats import has_int8, load_runtime_models
 from .io import DataError, read_photo  # noqa: F401 - read_photo: part of this module's API
@@ -350,7 +351,6 @@ def _one_per_face(faces, rejected):
     """One image's faces without duplicates: a face whose box overlaps a kept one's by more
     than :data:`SAME_FACE_IOU` (two detections that re-framing brought onto one face) joins
     ``rejected``; the faces whose stages agree best (smallest spread) are kept first."""
-    from .detect import box_iou
     order = sorted(range(len(faces)), key=lambda k: (faces[k]["stage_spread"] is None,
                                                      faces[k]["stage_spread"] or 0.0))
     kept = []
