@@ -32,14 +32,16 @@ def detection_counts(detector, samples, boxes):
     """``(found, missed ids, CPU ms a photo, photos the filling pass searched)`` of
     ``detector`` on ``samples``."""
     images = [read_image(s.image_path) for s in samples]
+    detector(images[0])  # untimed: the first call builds dlib's detector
     searched = []
     filling_pass = detector._filling_pass
     detector._filling_pass = lambda image: searched.append(1) or filling_pass(image)
-    detector(images[0])  # untimed: the first call builds dlib's detector
-    start = time.process_time()
-    detections = [detector(image) for image in images]
-    cpu_ms = 1000 * (time.process_time() - start) / len(images)
-    del detector._filling_pass   # the class's method again
+    try:
+        start = time.process_time()
+        detections = [detector(image) for image in images]
+        cpu_ms = 1000 * (time.process_time() - start) / len(images)
+    finally:
+        del detector._filling_pass   # the class's method again
     missed = []
     for sample, found in zip(samples, detections):
         reference = boxes[sample.id]["bb_detector"]
@@ -83,6 +85,7 @@ def main(argv=None):
                            ("found only without it", True, False)):
         ids = sorted(set(missed_by[off]) - set(missed_by[on]))
         print(f"{label}:", " ".join(ids) if ids else "none")
+
 
 if __name__ == "__main__":
     main()

@@ -51,14 +51,14 @@ WINDOW = {"hog": 80, "haar": 24, "lbp": 24}
 #: where the fast pass finds nothing still get the slower search for small faces.
 MIN_FACE = 0.2
 #: HOG's fast pass cannot find a face that fills the photo (its window would reach past the
-#: edges) and may read a mouth or an eye in it as a small face. When it finds nothing, or
-#: nothing as wide as ``FILLING_CHECK`` of the photo's shorter side, a *filling pass* searches a
+#: edges) and may read a mouth or an eye in it as a small face. When the searches find nothing
+#: as wide as ``FILLING_CHECK`` of the photo's shorter side, a *filling pass* searches a
 #: ``FILLING_SIDE`` px copy framed by a black border of ``FILLING_BORDER`` of that side
 #: (:meth:`FaceDetector._filling_pass`). Chosen on the 2012 real training photos (found = IoU
 #: >= 0.4 with the 300-W box, calibrated; ``benchmarks/filling_faces.py``): not found 64 -> 51,
-#: 18.0 -> 16.6 CPU ms a photo (a face found there spares the slower search); the pass on every
+#: the pass run on 62 photos, detection time within the machine's noise; the pass on every
 #: photo instead: 50 not found, about 5 ms more a photo; a 128 px copy: 57, a 200 px one: 58.
-#: On the training tenth fkd predict's default went from 3.403 to 3.273 % NME.
+#: On the training tenth fkd predict's default went from 3.403 to 3.269 % NME.
 FILLING_CHECK = 0.3
 FILLING_SIDE = 160
 FILLING_BORDER = 0.15
@@ -83,7 +83,8 @@ def check_min_face(value):
 
 
 class FaceDetector:
-    """``detector(image) -> boxes (K, 4)``, most confident (hog) or largest (cascades) first,
+    """``detector(image) -> boxes (K, 4)``, most confident (hog; a face only its filling pass
+    found comes after those) or largest (cascades) first,
     calibrated when a calibration is given.
 
     Safe to call from several threads at once: each thread gets its own dlib / OpenCV
@@ -116,12 +117,12 @@ class FaceDetector:
         return int(round(WINDOW[self.backend] / self.min_size))
 
     def raw(self, image):
-        """Uncalibrated detections, 1-based boxes, largest first.
+        """Uncalibrated detections, 1-based boxes, in the order the class says.
 
-        A fast pass on a copy scaled to :attr:`working_side`; hog: when that finds no large
-        face, a pass for a face filling the photo (:data:`FILLING_CHECK`); when they find
-        nothing, a slower search for smaller faces (cascades: at up to 1024 px; hog: 640 px
-        upsampled twice, and the full image)."""
+        A fast pass on a copy scaled to :attr:`working_side`; when it finds nothing, a slower
+        search for smaller faces (cascades: at up to 1024 px; hog: 640 px upsampled twice, and
+        the full image); hog: when they find no large face, a pass for a face filling the
+        photo (:data:`FILLING_CHECK`)."""
         if self.backend == "hog":
             return self._hog(image)
         boxes = self._pass(image, self.working_side)
@@ -133,14 +134,13 @@ class FaceDetector:
             self._cascade = dlib.get_frontal_face_detector()
         image = np.asarray(image)[..., :3]
         found, scores = self._hog_passes(image, [(self.working_side, 0, True)])
-        if self.filling and (not found or max(b[2] - b[0] for b in found)
-                             < FILLING_CHECK * min(image.shape[:2])):
-            big, big_scores = self._filling_pass(image)
-            if found or big:
-                return with_filling_faces(_merge(found, scores), big, big_scores)
         if not found:  # smaller faces, and full size
             found, scores = self._hog_passes(image, [(640, 1, False), (None, 0, False)])
-        return _merge(found, scores)
+        boxes = _merge(found, scores)
+        widest = max((b[2] - b[0] for b in boxes), default=0.0)
+        if self.filling and widest < FILLING_CHECK * min(image.shape[:2]):
+            boxes = with_filling_faces(boxes, *self._filling_pass(image))
+        return boxes
 
     def _filling_pass(self, image):
         """HOG on a small copy of the photo inside a black border (:data:`FILLING_CHECK`): a
@@ -236,11 +236,17 @@ def _merge(boxes, scores, iou=0.4):
 
 
 def with_filling_faces(boxes, big, scores, iou=0.4, inside=0.8):
-    """The fast pass's ``boxes`` with the filling pass's ``big`` ones (and their ``scores``)
-    added: those overlapping no box of the fast pass (IoU < ``iou``); a fast-pass box lying
-    inside (``inside`` of its area) a new box at least twice its size goes: a face inside a
-    face is a mouth or an eye read as one (the fast pass's mistake on such photos)."""
-    fresh = [(b, s) for b, s in zip(big, scores) if all(box_iou(b, k) < iou for k in boxes)]
+    """``boxes`` (the searches before, most confident first) with the filling pass's ``big``
+    boxes (and their ``scores``) after them: those overlapping none of ``boxes`` (IoU <
+    ``iou``) and holding at most one of them. A box of ``boxes`` lying inside (``inside`` of
+    its area) a new box at least twice its size goes: a face inside a face is a mouth or an
+    eye read as one (the fast pass's mistake on such photos); a new box around two or more
+    faces is not a face (a group photo's)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    big = np.asarray(big, np.float64).reshape(-1, 4)
+    fresh = [(b, s) for b, s in zip(big, scores)
+             if all(box_iou(b, k) < iou for k in boxes)
+             and sum(_lies_inside(k, b, inside) for k in boxes) < 2]
     new = _merge([b for b, _ in fresh], [s for _, s in fresh])
     kept = [b for b in boxes if not any(_lies_inside(b, n, inside) for n in new)]
     return np.array(kept + list(new)).reshape(-1, 4)

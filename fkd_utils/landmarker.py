@@ -38,8 +38,9 @@ APPROACH_ALIASES = {"end-to-end": "end_to_end", "end_to_end": "end_to_end", "reg
 #: The detector's boxes lie around faces less consistently than the 300-W boxes the models
 #: learned from; a box placed from stage 1's points, as the 300-W boxes lie around the true
 #: points, starts the cascade better. On the training tenth, own detector, shipped weights
-#: (``compare.CHANGES_RUNS``, its EYES run and the next): 2 stages (int8) 3.447 -> 3.403 % with one pass,
-#: 3.392 % with two; 3 stages with --flip 3.392 -> 3.363 / 3.347 %. From the 300-W boxes
+#: (``compare.CHANGES_RUNS``, its EYES run and the next, before the detector's filling pass):
+#: 2 stages (int8) 3.447 -> 3.403 % with one pass, 3.392 % with two; 3 stages with --flip
+#: 3.392 -> 3.363 / 3.347 %. From the 300-W boxes
 #: themselves it costs a little (``benchmarks/reframe_boxes.py``), so boxes a caller gives
 #: are read as they are. One pass is one more stage-1 pass a face (int8, batched: 2.6 CPU ms,
 #: 55.1 -> 50.8 faces/s), so the default makes one.

