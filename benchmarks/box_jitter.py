@@ -27,28 +27,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fkd_utils import quiet  # noqa: E402,F401  (silences TensorFlow's start-up lines)
 from fkd_utils.compare import samples_of  # noqa: E402
-from fkd_utils.detect import pick_face  # noqa: E402
+from fkd_utils.detect import Calibration, pick_face  # noqa: E402
 from fkd_utils.io import read_image, read_pts  # noqa: E402
 from fkd_utils.landmarker import Landmarker  # noqa: E402
 from fkd_utils.metrics import nme  # noqa: E402
 from fkd_utils.pipeline import pixels_to_pts  # noqa: E402
 from fkd_utils.preprocess import face_boxes  # noqa: E402
 
-#: (shift right, shift down, scale), shifts in box sides; the first is the box as placed
+#: (shift right, shift down, scale), shifts in box sides (a detector calibration's terms,
+#: :class:`fkd_utils.detect.Calibration`); the first is the box as placed
 JITTERS = ((0.0, 0.0, 1.0), (0.0, 0.0, 0.95), (0.0, 0.0, 1.05), (0.03, 0.0, 1.0),
            (-0.03, 0.0, 1.0), (0.0, 0.03, 1.0), (0.0, -0.03, 1.0), (0.0, 0.0, 0.9),
            (0.0, 0.0, 1.1))
 #: which reads each averaged row takes (indices into JITTERS)
 AVERAGES = {"as placed, 5 % scaled": (0, 1, 2), "as placed, 3 % shifted": (0, 3, 4, 5, 6),
             "all nine": tuple(range(len(JITTERS)))}
-
-
-def jittered(box, right, down, scale):
-    """``box`` [x0, y0, x1, y1] moved by (right, down) box sides and scaled about its centre."""
-    box = np.asarray(box, np.float64)
-    side = box[2:] - box[:2]
-    centre = (box[:2] + box[2:]) / 2.0 + np.array([right, down]) * side
-    return np.concatenate([centre - side * scale / 2.0, centre + side * scale / 2.0])
 
 
 def reads(landmarker, image, reference):
@@ -59,7 +52,7 @@ def reads(landmarker, image, reference):
     if chosen is None:
         return None
     face = next(f for f in faces if f["box"] == chosen.tolist())
-    others = np.stack([jittered(face["box"], *j) for j in JITTERS[1:]])
+    others = np.concatenate([Calibration(*j).apply(face["box"]) for j in JITTERS[1:]])
     return np.concatenate([face["points"][None], landmarker.landmarks(image, others)])
 
 
